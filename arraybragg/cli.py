@@ -14,21 +14,17 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_output
-from .engine import render
+from .engine import count_pixels, render
 from .nanobragg_args import ArgumentError, parse_nanobragg_args
+from .outputs import write_outputs
 from .sampling_rules import NanoBraggWarning
 
 USAGE = """usage: arraybragg -cell a b c alpha beta gamma | -mat FILE  (-hkl FILE | -default_F F) [nanoBragg flags]
        arraybragg --version
-Renders a diffraction image with nanoBragg's physics and writes -floatfile (default floatimage.bin).
+Renders a diffraction image with nanoBragg's physics and writes nanoBragg's files (floatimage.bin,
+intimage.img, image.pgm, noiseimage.img unless renamed or switched off with -nopgm / -nonoise).
 Every nanoBragg flag and its aliases are listed in docs/nanobragg.md; our own: -rng numpy|nanobragg,
 -nanobragg_compat (reproduce nanoBragg's defects), -params_out FILE (effective parameters as JSON)."""
-
-
-def write_float_image(path, image):
-    """Raw little-endian float32, fast-major (nanoBragg's -floatfile), written atomically."""
-    with atomic_output(path) as handle:
-        handle.write(np.ascontiguousarray(image, dtype="<f4").tobytes())
 
 
 def write_params(path, simulation):
@@ -75,8 +71,30 @@ def summary_lines(simulation, geometry):
     return lines
 
 
+def progress_bar(total, enabled):
+    """A tqdm bar on stderr that appears only for renders longer than a few seconds."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="pixel", delay=3.0, file=sys.stderr, leave=False)
+
+
+def printout(image, outputs, out):
+    """-printout / -printout_pixel: pixel values on the console."""
+    if "printout_pixel" in outputs:
+        fast, slow = outputs["printout_pixel"]
+        print(f"{fast:4d} {slow:4d} : {image[slow, fast]:.10g}", file=out)
+    elif outputs.get("printout"):
+        for (slow, fast), value in np.ndenumerate(image):
+            if value != 0.0:
+                print(f"{fast:4d} {slow:4d} : {value:.10g}", file=out)
+
+
 def run(argv, out=sys.stdout):
-    """Parse, render and write; returns the rendered image (NumPy)."""
+    """Parse, render and write every output file; returns the rendered image (NumPy)."""
     parsed = parse_nanobragg_args(argv)
     simulation = parsed.simulation
     for note in parsed.notes:
@@ -84,14 +102,16 @@ def run(argv, out=sys.stdout):
     geometry = simulation.geometry()
     for line in summary_lines(simulation, geometry):
         print(line, file=out)
-    image = np.asarray(render(simulation.engine_inputs(geometry=geometry)))
-    outputs = parsed.outputs
-    float_path = outputs.get("floatfile", "floatimage.bin")
-    write_float_image(float_path, image)
-    print(f"writing {float_path} as {image.size} 4-byte floats", file=out)
-    if "params_out" in outputs:
-        write_params(outputs["params_out"], simulation)
-        print(f"writing {outputs['params_out']} (effective parameters)", file=out)
+    inputs = simulation.engine_inputs(geometry=geometry)
+    bar = progress_bar(count_pixels(inputs), parsed.outputs.get("progress", True))
+    image = np.asarray(render(inputs, progress=bar.update if bar is not None else None))
+    if bar is not None:
+        bar.close()
+    printout(image, parsed.outputs, out)
+    write_outputs(simulation, geometry, image, parsed.outputs, out)
+    if "params_out" in parsed.outputs:
+        write_params(parsed.outputs["params_out"], simulation)
+        print(f"writing {parsed.outputs['params_out']} (effective parameters)", file=out)
     return image
 
 

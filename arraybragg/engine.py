@@ -324,18 +324,6 @@ def _term_factor(inp, geo):
     return factor
 
 
-def _compound(xp, acc, term, reached, factor):
-    """Running sum (n,) after adding terms source by source, each addition followed by *= factor."""
-    weight = xp.astype(reached, term.dtype)
-    for source in range(term.shape[1]):
-        w = weight[:, source, :]
-        count = xp.sum(w, axis=1)
-        remaining = count[:, None] - xp.cumulative_sum(w, axis=1) + w
-        f = factor[:, source]
-        acc = acc * f**count + xp.sum(w * term[:, source, :] * f[:, None] ** remaining, axis=1)
-    return acc
-
-
 def _blocks(inp):
     """(block index, layer, sub-pixel row, sub-pixel column) in nanoBragg's loop order."""
     block = 0
@@ -392,7 +380,9 @@ def _render_chunk(xp, inp, region, start, stop, plan):
         factors.update(geo, new_layer=sub_s == 0 and sub_f == 0)
         terms = _terms(xp, inp, geo, plan, start, block)
         if inp.compounding:
-            acc = _compound(xp, acc, terms.value, terms.reached, _term_factor(inp, geo))
+            ones = xp.ones((n,), dtype=dtype)
+            weights, block_product = _compound_weights(xp, xp.astype(terms.reached, dtype), _term_factor(inp, geo), ones)
+            acc = acc * block_product + xp.sum(weights * terms.value, axis=(1, 2))
         else:
             acc = acc + xp.sum(xp.where(terms.reached, terms.value, xp.zeros_like(terms.value)), axis=(1, 2))
     return inp.scale * acc * factors.final() * active
@@ -457,14 +447,21 @@ def _embed(xp, block, region, inp):
                       xp.zeros((bottom, inp.fpixels), dtype=dtype)], axis=0)
 
 
-def render(inp):
-    """The image (spixels, fpixels) in the namespace and dtype of the inputs."""
+def render(inp, progress=None):
+    """The image (spixels, fpixels) in the namespace and dtype of the inputs.
+
+    ``progress``, if given, is called with the number of pixels of each finished chunk.
+    """
     xp = _namespace(inp)
     region = _region(inp)
     if region.size == 0:
         return xp.zeros((inp.spixels, inp.fpixels), dtype=inp.pix0.dtype)
     plan = _plan(xp, inp, region)
-    values = [_render_chunk(xp, inp, region, start, stop, plan) for start, stop in _chunks(inp, region)]
+    values = []
+    for start, stop in _chunks(inp, region):
+        values.append(_render_chunk(xp, inp, region, start, stop, plan))
+        if progress is not None:
+            progress(stop - start)
     block = xp.reshape(xp.concat(values), (region.height, region.width))
     return _embed(xp, block, region, inp)
 
@@ -542,6 +539,11 @@ def render_vjp(inp, cotangent):
     for start, stop in _chunks(inp, region):
         _vjp_chunk(xp, inp, region, start, stop, plan, flat, grads)
     return grads
+
+
+def count_pixels(inp):
+    """Number of pixels a render visits (the region of interest)."""
+    return _region(inp).size
 
 
 def count_terms(inp):

@@ -185,7 +185,7 @@ def _read_hkl_nanobragg(path) -> HKLTable:
             if hi[axis] < group[axis]:
                 hi[axis] = _double_to_c_int(group[axis])
     extent = [b - a + 1 for a, b in zip(lo, hi)]
-    if not first_pass or min(extent) < 0:
+    if not first_pass or min(extent) < 1:
         raise ValueError(f"{path}: no h k l F groups could be read (nanoBragg: not enough HKL indices)")
     if float(np.prod(extent, dtype=np.float64)) > _MAX_CELLS:
         raise ValueError(f"{path}: hkl box of shape {tuple(extent)} exceeds {_MAX_CELLS} cells")
@@ -197,9 +197,9 @@ def _read_hkl_nanobragg(path) -> HKLTable:
                 f"{path}: the second reading gives h k l = {h} {k} {l}, outside the box {tuple(lo)}..{tuple(hi)} "
                 "of the first reading; nanoBragg would write outside its table"
             )
+        # an index one past the box lands in nanoBragg's padding layer, which lookups never read
         if all(o < n for o, n in zip(offset, extent)):
             grid[offset] = F
-        # an index one past the box lands in nanoBragg's padding layer, which lookups never read
     return HKLTable(grid, tuple(lo))
 
 

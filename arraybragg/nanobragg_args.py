@@ -138,6 +138,13 @@ def _set_output(key, value=None):
     return action
 
 
+def _output_file(key, switch):
+    def action(raw, flag, vals, num):
+        raw.outputs[key] = vals[0]
+        raw.outputs[switch] = True
+    return action
+
+
 def _set_output_real(key, extra=None):
     def action(raw, flag, vals, num):
         raw.outputs[key] = num.real(flag, vals[0])
@@ -156,6 +163,10 @@ def _set_seed(key):
     def action(raw, flag, vals, num):
         raw.set(**{key: -num.integer(flag, vals[0])})
     return action
+
+
+def _set_output_seed(raw, flag, vals, num):
+    raw.outputs["seed"] = -num.integer(flag, vals[0])
 
 
 def _set_convention(name, pivot):
@@ -219,10 +230,6 @@ def _no_effect(what):
     def action(raw, flag, vals, num):
         raw.notes.append(f"{flag} {what}")
     return action
-
-
-def _refuse(raw, flag, vals, num):
-    raise ArgumentError(f"{flag} is not supported yet")
 
 
 def _sizes(*axes):
@@ -290,16 +297,16 @@ _FLAGS = {
     "-dmin": (1, _set_real("dmin", _non_negative)),
     "-mat": (1, _set_output("mat")), "-hkl": (1, _set_output("hkl")),
     "-default_F": (1, _set_real("default_F")), "-dump": (1, _set_output("dump")),
-    "-img": (1, _refuse), "-mask": (1, _refuse),
+    "-img": (1, _set_output("img")), "-mask": (1, _set_output("mask")),
     "-stol": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-4stol": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-Q": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-stolout": (1, _no_effect("names a file nanoBragg never writes; ignored")),
     "-sourcefile": (1, _set_output("sourcefile")),
     "-floatfile": (1, _set_output("floatfile")), "-intfile": (1, _set_output("intfile")),
-    "-pgmfile": (1, _set_output("pgmfile")), "-noisefile": (1, _set_output("noisefile")),
-    "-nonoise": (0, _set_output("nonoise", True)), "-nopgm": (0, _set_output("nopgm", True)),
-    "-scale": (1, _set_output_real("scale")), "-pgmscale": (1, _set_output_real("pgmscale")),
+    "-pgmfile": (1, _output_file("pgmfile", "write_pgm")), "-noisefile": (1, _output_file("noisefile", "write_noise")),
+    "-nonoise": (0, _set_output("write_noise", False)), "-nopgm": (0, _set_output("write_pgm", False)),
+    "-scale": (1, _set_output_real("scale")), "-pgmscale": (1, _set_output_real("pgmscale", {"write_pgm": True})),
     "-coherent": (0, _no_effect("has no effect on nanoBragg's image; ignored")),
     "-printout": (0, _set_output("printout", True)), "-noprogress": (0, _set_output("progress", False)),
     "-progress": (0, _set_output("progress", True)),
@@ -307,7 +314,7 @@ _FLAGS = {
     "-round_xtal": (0, _set_const(shape="round")), "-square_xtal": (0, _set_const(shape="square")),
     "-gauss_xtal": (0, _set_const(shape="gauss")), "-tophat_spots": (0, _set_const(shape="tophat")),
     "-fudge": (1, _set_real("fudge", _positive)), "-printout_pixel": (2, _printout_pixel),
-    "-seed": (1, _set_seed("seed")), "-mosaic_seed": (1, _set_seed("mosaic_seed")),
+    "-seed": (1, _set_output_seed), "-mosaic_seed": (1, _set_seed("mosaic_seed")),
     "-misset_seed": (1, _set_seed("misset_seed")), "-water": (1, _set_real("water", _non_negative)),
     "-params_out": (1, _set_output("params_out")),
 }
@@ -346,9 +353,9 @@ def _own_switches(argv):
     return rest, rng, compat
 
 
-def parse_default(argv):
+def parse_default(argv, raw=None):
     """Exact-name parser: every token is a known flag followed by its values."""
-    raw = RawArgs()
+    raw = RawArgs() if raw is None else raw
     i = 0
     while i < len(argv):
         flag = argv[i]
@@ -456,14 +463,15 @@ _COMPAT_RULES = [
     _rule(["-phisteps"], 1, _set_int("phisteps")), _rule(["-dmin"], 1, _set_real("dmin")),
     _rule(["-mat"], 1, _set_output("mat")), _rule(["-hkl"], 1, _set_output("hkl")),
     _rule(["-default_F"], 1, _set_real("default_F")), _rule(["-dump"], 1, _set_output("dump")),
-    _rule(["-img"], 1, _refuse),
+    _rule(["-img"], 1, _set_output("img")), _rule(["-mask"], 1, _set_output("mask")),
     _rule(["-sourcefile"], 1, _set_output("sourcefile")),
     _rule(["-floatfile", "-floatimage"], 1, _set_output("floatfile")),
     _rule(["-intfile", "-intimage"], 1, _set_output("intfile")),
-    _rule(["-pgmfile", "-pgmimage"], 1, _set_output("pgmfile")),
-    _rule(["-noisefile", "-noiseimage"], 1, _set_output("noisefile")),
-    _rule(["-nonoise"], 0, _set_output("nonoise", True)), _rule(["-nopgm"], 0, _set_output("nopgm", True)),
-    _rule(["-scale"], 1, _set_output_real("scale")), _rule(["-pgmscale"], 1, _set_output_real("pgmscale")),
+    _rule(["-pgmfile", "-pgmimage"], 1, _output_file("pgmfile", "write_pgm")),
+    _rule(["-noisefile", "-noiseimage"], 1, _output_file("noisefile", "write_noise")),
+    _rule(["-nonoise"], 0, _set_output("write_noise", False)), _rule(["-nopgm"], 0, _set_output("write_pgm", False)),
+    _rule(["-scale"], 1, _set_output_real("scale")),
+    _rule(["-pgmscale"], 1, _set_output_real("pgmscale", {"write_pgm": True})),
     _rule(["-printout"], 0, _set_output("printout", True)),
     _rule(["-noprogress"], 0, _set_output("progress", False)), _rule(["-progress"], 0, _set_output("progress", True)),
     _rule(["-interpolate"], 0, _set_const(interpolate=True)),
@@ -472,7 +480,7 @@ _COMPAT_RULES = [
     _rule(["-gauss_xtal"], 0, _set_const(shape="gauss")),
     _rule(["-binary_spots", "-tophat_spots"], 0, _set_const(shape="tophat")),
     _rule(["-fudge"], 1, _set_real("fudge")), _rule(["-printout_pixel"], 2, _printout_pixel),
-    _rule(["-seed"], 1, _set_seed("seed")), _rule(["-mosaic_seed"], 1, _set_seed("mosaic_seed")),
+    _rule(["-seed"], 1, _set_output_seed), _rule(["-mosaic_seed"], 1, _set_seed("mosaic_seed")),
     _rule(["-misset_seed"], 1, _set_seed("misset_seed")), _rule(["-water"], 1, _set_real("water")),
     _rule(["-params_out"], 1, _set_output("params_out"), kind="exact"),
 ]
@@ -490,9 +498,9 @@ def _compat_matches(token, patterns, kind, length, following):
     return any(p in token for p in patterns)
 
 
-def parse_compat(argv):
+def parse_compat(argv, raw=None):
     """nanoBragg's own parsing: every token starting with '-' runs every rule it contains."""
-    raw = RawArgs()
+    raw = RawArgs() if raw is None else raw
     for i, token in enumerate(argv):
         if not token.startswith("-"):
             continue
@@ -519,7 +527,10 @@ def parse_nanobragg_args(argv):
     """Parse nanoBragg flags (plus -rng, -nanobragg_compat, -params_out) into a :class:`Parsed`."""
     argv = [str(a) for a in argv]
     rest, rng, compat = _own_switches(argv)
-    raw = parse_compat(rest) if compat else parse_default(rest)
+    raw = RawArgs()
+    for path, is_mask in _header_files(rest, compat):
+        apply_smv_header(raw, path, is_mask, compat)
+    raw = parse_compat(rest, raw) if compat else parse_default(rest, raw)
     simulation = resolve(raw, rng=rng, compat=compat)
     return Parsed(simulation, dict(raw.outputs), tuple(raw.notes), raw)
 
@@ -556,18 +567,61 @@ def _crystal_orientation(raw, wavelength_A):
 
 
 def _structure_factors(raw, compat):
+    """(table, path): -hkl, else the Fdump cache -dump names (compat: Fdump.bin if it exists).
+
+    Records in raw.outputs['fdump_write'] where the cache is to be written: the -dump file
+    when -hkl is read (compat: always, default name Fdump.bin).
+    """
+    import os
+
     from .hkl import read_fdump, read_hkl
 
     hkl_path = raw.outputs.get("hkl")
+    dump = raw.outputs.get("dump", "Fdump.bin" if compat else None)
     if hkl_path is not None:
+        if dump is not None:
+            raw.outputs["fdump_write"] = dump
         return read_hkl(hkl_path, compat=compat), hkl_path
-    dump = raw.outputs.get("dump", "Fdump.bin")
-    if compat:
-        import os
-
-        if os.path.exists(dump):
-            return read_fdump(dump), dump
+    if dump is not None and (not compat or os.path.exists(dump)):
+        return read_fdump(dump, compat=compat), dump
     return None, None
+
+
+_HEADER_KEYS = (("PIXEL_SIZE", "pixel"), ("DISTANCE", "distance"), ("CLOSE_DISTANCE", "close_distance"),
+                ("WAVELENGTH", "lambda"), ("BEAM_CENTER_X", "Xbeam"), ("BEAM_CENTER_Y", "Ybeam"),
+                ("ORGX", "ORGX"), ("ORGY", "ORGY"), ("PHI", "phi"), ("OSC_RANGE", "osc"))
+
+
+def apply_smv_header(raw, path, is_mask, compat):
+    """Start values from an SMV header (-img, -mask) as nanoBragg reads them; flags override.
+
+    Size, pixel, distances, wavelength, beam centre (a mask's Y as detector size minus the
+    value), XDS origin, phi and oscillation; a mask also selects the pixels to render.
+    """
+    from .smv import header_value, read_smv
+
+    header, data = read_smv(path)
+    spixels, fpixels = data.shape
+    raw.set(fpixels=fpixels, spixels=spixels)
+    for key, name in _HEADER_KEYS:
+        value = header_value(header, key, compat=compat)
+        if value is None:
+            continue
+        if name == "Ybeam" and is_mask:
+            value = raw.get("pixel", 0.1) * spixels - value
+        raw.set(**{name: value})
+    if is_mask:
+        raw.set(mask=data != 0)
+
+
+def _header_files(argv, compat):
+    """The -mask and -img paths (nanoBragg reads the mask first, so the image header wins)."""
+    found = {}
+    for i, token in enumerate(argv[:-1]):
+        for name in ("-mask", "-img"):
+            if (name in token if compat else token == name) and token.startswith("-"):
+                found[name] = argv[i + 1]
+    return [(found[name], name == "-mask") for name in ("-mask", "-img") if name in found]
 
 
 def _n_cells(raw, edges_m, beam_size_m):
@@ -667,7 +721,7 @@ def _sampling(raw, compat):
         spindle_axis=raw.get("spindle_axis"), oversample=raw.get("oversample"),
         oversample_omega=raw.get("oversample_omega", False), oversample_polar=raw.get("oversample_polar", False),
         oversample_thick=raw.get("oversample_thick", False), roi=roi, dmin_A=raw.get("dmin", 0.0),
-        nanobragg_compat=compat)
+        mask=raw.get("mask"), nanobragg_compat=compat)
 
 
 def resolve(raw, rng="numpy", compat=False):

@@ -22,10 +22,11 @@ EXPECTED_SOURCES = np.array(
 
 
 def _nanobragg_defaults(sources, lambda_m=1e-10):
-    """nanoBragg's defaults for missing weight and wavelength (positions are never missing here)."""
+    """nanoBragg's defaults for missing Z, weight and wavelength (MOSFLM frame, -lambda 1 A)."""
     out = sources.copy()
     out[np.isnan(out[:, 3]), 3] = 1.0
     out[np.isnan(out[:, 4]), 4] = lambda_m
+    out[np.isnan(out[:, 2]), 2] = -0.0  # -10 m * beam_z, beam along +x
     return out
 
 
@@ -74,7 +75,7 @@ def test_last_line_without_newline(tmp_path):
     assert np.array_equal(compat[:3], EXPECTED_SOURCES[:3])
 
 
-@pytest.mark.parametrize("name", ["no_final_newline", "weird_sources"])
+@pytest.mark.parametrize("name", ["no_final_newline", "weird_sources", "crlf_and_suffixes"])
 def test_compat_matches_what_nanobragg_printed(name):
     """Source lists printed by the real nanoBragg (tests/data/sources_compat/README.md)."""
     ours = _nanobragg_defaults(read_source_file(COMPAT / f"{name}.txt", compat=True))
