@@ -7,11 +7,13 @@ beam-centre mapping and its pivot; only CUSTOM honours the pivot the flags selec
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
-import numpy as np
+import array_api_compat.numpy as host_xp
 
 from .rotation import rotation_axis_angle, rotation_xyz
+from .vectors import cross, norm, unit
 
 MM = 1e-3
 
@@ -30,17 +32,20 @@ _CONVENTION_PIVOT = {"mosflm": "beam", "denzo": "beam", "adxv": "beam", "xds": "
 
 @dataclass(frozen=True, eq=False)
 class DetectorFrame:
-    """Resolved detector and lab frame (metres, unit vectors), plus the values nanoBragg reports."""
+    """Resolved detector and lab frame (metres, unit vectors), plus the values nanoBragg reports.
 
-    beam: np.ndarray
-    fdet: np.ndarray
-    sdet: np.ndarray
-    odet: np.ndarray
-    polar: np.ndarray
-    vert: np.ndarray
-    spindle: np.ndarray
-    twotheta_axis: np.ndarray
-    pix0_m: np.ndarray
+    Vectors are (3,) float64 arrays of the namespace the frame was built in.
+    """
+
+    beam: object
+    fdet: object
+    sdet: object
+    odet: object
+    polar: object
+    vert: object
+    spindle: object
+    twotheta_axis: object
+    pix0_m: object
     pivot: str
     distance_m: float
     close_distance_m: float
@@ -60,37 +65,30 @@ class DetectorFrame:
     odet_generated: bool
 
 
-def unit_vector(v):
-    """(v / |v|, |v|); a zero vector stays zero."""
-    norm = math.sqrt(float(v @ v))
-    return (v / norm if norm != 0.0 else v * 0.0), norm
-
-
-def convention_axes(convention):
+def convention_axes(convention, xp=host_xp):
     """Default lab-frame axes of a convention as a dict of (3,) arrays (CUSTOM: its start values)."""
-    return {name: np.asarray(vec, dtype=np.float64) for name, vec in zip(_AXIS_NAMES, _AXES[convention])}
+    return {name: xp.asarray(vec, dtype=xp.float64) for name, vec in zip(_AXIS_NAMES, _AXES[convention])}
 
 
-def lab_axes(detector, beam_vector=None, polar_vector=None, spindle_axis=None):
+def lab_axes(detector, beam_vector=None, polar_vector=None, spindle_axis=None, xp=host_xp):
     """All lab-frame axes for ``detector`` with user vectors applied (CUSTOM only) and normalised.
 
     Returns (axes dict, odet_generated).  The normal is kept only if its length is exactly 1,
     otherwise it becomes unit(fast x slow); the two-theta axis is used as given.
     """
-    axes = convention_axes(detector.convention)
+    axes = convention_axes(detector.convention, xp)
     if detector.convention == "custom":
         given = {"beam": beam_vector, "fdet": detector.fdet_vector, "sdet": detector.sdet_vector,
                  "odet": detector.odet_vector, "twotheta_axis": detector.twotheta_axis,
                  "polar": polar_vector, "spindle": spindle_axis}
         for name, vec in given.items():
             if vec is not None:
-                axes[name] = np.asarray(vec, dtype=np.float64)
+                axes[name] = xp.asarray(vec, dtype=xp.float64)
     for name in ("beam", "fdet", "sdet", "polar", "spindle"):
-        axes[name] = unit_vector(axes[name])[0]
-    odet, norm = unit_vector(axes["odet"])
-    generated = norm != 1.0
-    axes["odet"] = unit_vector(np.cross(axes["fdet"], axes["sdet"]))[0] if generated else odet
-    axes["vert"] = unit_vector(np.cross(axes["beam"], axes["polar"]))[0]
+        axes[name] = unit(axes[name])
+    generated = float(norm(axes["odet"])) != 1.0
+    axes["odet"] = unit(cross(axes["fdet"], axes["sdet"]) if generated else axes["odet"])
+    axes["vert"] = unit(cross(axes["beam"], axes["polar"]))
     return axes, generated
 
 
@@ -132,16 +130,17 @@ def detector_pivot(detector):
     return _CONVENTION_PIVOT.get(detector.convention, detector.pivot or "beam")
 
 
-def detector_frame(detector, beam_vector=None, polar_vector=None, spindle_axis=None):
+def detector_frame(detector, beam_vector=None, polar_vector=None, spindle_axis=None, xp=host_xp):
     """Place the detector: rotated axes, origin (corner of pixel 0,0) and reported quantities."""
-    axes, generated = lab_axes(detector, beam_vector, polar_vector, spindle_axis)
+    axes, generated = lab_axes(detector, beam_vector, polar_vector, spindle_axis, xp)
     centres = beam_centres_m(detector)
     beam = axes["beam"]
-    rot = rotation_xyz(np.radians(np.asarray(detector.detector_rot_deg, dtype=np.float64)))
-    twotheta = rotation_axis_angle(axes["twotheta_axis"], math.radians(detector.twotheta_deg))
+    rot = rotation_xyz(xp.asarray([math.radians(v) for v in detector.detector_rot_deg], dtype=xp.float64))
+    twotheta = rotation_axis_angle(axes["twotheta_axis"], xp.asarray(math.radians(detector.twotheta_deg),
+                                                                     dtype=xp.float64))
     ratio = float(beam @ (rot @ axes["odet"]))
     if ratio == 0.0:
-        ratio = np.finfo(np.float64).tiny
+        ratio = sys.float_info.min
     distance = detector.distance_mm * MM
     close_distance = (detector.close_distance_mm * MM if detector.close_distance_mm is not None
                       else abs(ratio * distance))

@@ -15,6 +15,7 @@ from array_api_compat import array_namespace
 
 from .lattice_factor import lattice_factor, lattice_factor_grad, gauss_exponent_scale, nearest_index
 from .structure_factor import interpolation_out_of_range, nearest_F, tricubic_F
+from .vectors import cross, unit
 
 DEFAULT_CHUNK_TERMS = 1 << 20
 
@@ -140,10 +141,7 @@ def _rotate_about(xp, v, axis, angle):
     """Rotate vectors v (n, 3) about a unit axis (3,) by angles (n,) (right-handed)."""
     c, s = xp.cos(angle)[:, None], xp.sin(angle)[:, None]
     dot = (v @ axis)[:, None]
-    cross = xp.stack([axis[1] * v[:, 2] - axis[2] * v[:, 1],
-                      axis[2] * v[:, 0] - axis[0] * v[:, 2],
-                      axis[0] * v[:, 1] - axis[1] * v[:, 0]], axis=1)
-    return axis * dot * (1.0 - c) + v * c + cross * s
+    return axis * dot * (1.0 - c) + v * c + cross(axis, v) * s
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,15 +192,8 @@ def _polarization(xp, inp, diffracted):
     sin2t_sqr = 1.0 - cos2t * cos2t
     if inp.kahn_factor == 0.0:
         return 0.5 * (1.0 + cos2t * cos2t)
-    axis = inp.polar_axis
-    b_in = xp.stack([axis[1] * inc[:, 2] - axis[2] * inc[:, 1],
-                     axis[2] * inc[:, 0] - axis[0] * inc[:, 2],
-                     axis[0] * inc[:, 1] - axis[1] * inc[:, 0]], axis=1)
-    b_in = b_in / xp.sqrt(xp.sum(b_in * b_in, axis=1))[:, None]
-    e_in = xp.stack([inc[:, 1] * b_in[:, 2] - inc[:, 2] * b_in[:, 1],
-                     inc[:, 2] * b_in[:, 0] - inc[:, 0] * b_in[:, 2],
-                     inc[:, 0] * b_in[:, 1] - inc[:, 1] * b_in[:, 0]], axis=1)
-    e_in = e_in / xp.sqrt(xp.sum(e_in * e_in, axis=1))[:, None]
+    b_in = unit(cross(inp.polar_axis, inc))
+    e_in = unit(cross(inc, b_in))
     psi = -xp.atan2(diffracted @ xp.permute_dims(b_in, (1, 0)), diffracted @ xp.permute_dims(e_in, (1, 0)))
     return 0.5 * (1.0 + cos2t * cos2t - inp.kahn_factor * xp.cos(2.0 * psi) * sin2t_sqr)
 

@@ -12,7 +12,7 @@ from .hkl import write_fdump
 from .noise import noise_image
 from .orientation import entropy_seed
 from .pgm import pgm_image, write_pgm
-from .smv import int_image, smv_header_nanobragg, write_smv
+from .smv import int_image, smv_header_nanobragg, with_header_room, write_smv
 from .statistics import image_statistics
 
 DEFAULT_FILES = {"floatfile": "floatimage.bin", "intfile": "intimage.img", "pgmfile": "image.pgm",
@@ -28,13 +28,13 @@ def write_float_image(path, image):
 def smv_header(simulation, geometry, extra=None):
     """nanoBragg's SMV header for this simulation's geometry."""
     d, s, frame = simulation.detector, simulation.sampling, geometry.frame
-    return smv_header_nanobragg(
+    return with_header_room(smv_header_nanobragg(
         fpixels=d.fpixels, spixels=d.spixels, pixel_size_mm=d.pixel_mm, distance_mm=frame.distance_m * 1e3,
         wavelength_A=simulation.beam.wavelength_A, xbeam_mm=frame.xbeam_m * 1e3, ybeam_mm=frame.ybeam_m * 1e3,
         fbeam_mm=frame.fbeam_m * 1e3, sbeam_mm=frame.sbeam_m * 1e3, detsize_s_mm=frame.detsize_s_m * 1e3,
         dials_origin_mm=frame.dials_origin_mm, orgx=frame.orgx_px, orgy=frame.orgy_px,
         close_distance_mm=frame.close_distance_m * 1e3, phi0_deg=s.phi0_deg, osc_deg=s.osc_deg,
-        twotheta_deg=d.twotheta_deg, extra=extra)
+        twotheta_deg=d.twotheta_deg, extra=extra))
 
 
 def rendered_roi(simulation):

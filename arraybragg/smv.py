@@ -118,6 +118,19 @@ def smv_header_text(header: dict) -> str:
     return "".join(lines)
 
 
+def with_header_room(header: dict) -> dict:
+    """The header with HEADER_BYTES raised to the next multiple of 512 that holds its text.
+
+    nanoBragg keeps 512 and writes a header that overruns it (the pixels then start late);
+    long values (e.g. a DIALS_ORIGIN of tilted detectors) need the room.
+    """
+    size = _required_int(header, "HEADER_BYTES", "with_header_room")
+    needed = len(smv_header_text(header).encode("ascii"))
+    if needed <= size:
+        return header
+    return {**header, "HEADER_BYTES": str(512 * -(-needed // 512))}
+
+
 def _required_int(header: dict, key: str, where: str) -> int:
     value = header.get(key)
     try:

@@ -1,20 +1,22 @@
 """X-ray sources: directions and wavelengths from divergence, dispersion or a source file.
 
 Every source sits 10 m from the sample; what the engine needs is the unit vector of the
-incident beam (from source to sample) and the wavelength in metres.
+incident beam (from source to sample) and the wavelength in metres.  Arrays are float64 in
+the namespace of the frame's vectors.
 """
 from __future__ import annotations
 
-import numpy as np
+from array_api_compat import array_namespace
 
 from .rotation import rotation_axis_angle
+from .vectors import norm
 
 SOURCE_DISTANCE_M = 10.0
 
 
 def divergence_angles_rad(range_rad, step_rad, steps):
-    """(steps,) angles step*k - range/2 of one divergence axis."""
-    return np.asarray([step_rad * k - range_rad / 2.0 for k in range(steps)])
+    """Angles step*k - range/2, k = 0 .. steps-1, of one divergence axis (list of floats)."""
+    return [step_rad * k - range_rad / 2.0 for k in range(steps)]
 
 
 def inside_round_divergence(h_rad, v_rad, hdiv, vdiv):
@@ -32,10 +34,10 @@ def inside_round_divergence(h_rad, v_rad, hdiv, vdiv):
 
 
 def dispersion_wavelengths_m(wavelength_m, dispersion_pct, dispsteps):
-    """(dispsteps,) wavelengths lambda0*(1 + k*step - dispersion/2), step = dispersion/(n-1)."""
+    """Wavelengths lambda0*(1 + k*step - dispersion/2), step = dispersion/(n-1) (list of floats)."""
     dispersion = dispersion_pct / 100.0
     step = dispersion / (dispsteps - 1) if dispsteps > 1 else 0.0
-    return np.asarray([wavelength_m * (1.0 + step * k - dispersion / 2.0) for k in range(dispsteps)])
+    return [wavelength_m * (1.0 + step * k - dispersion / 2.0) for k in range(dispsteps)]
 
 
 def generated_sources(beam_params, beam, polar, vert):
@@ -45,6 +47,7 @@ def generated_sources(beam_params, beam, polar, vert):
     vertical, then wavelength.  A source is -10 m * beam rotated about the polarization axis
     by the vertical angle, then about beam x polarization by the horizontal angle.
     """
+    xp = array_namespace(beam)
     mrad = 1e-3
     hdiv = (beam_params.hdivrange_mrad * mrad, beam_params.hdivstep_mrad * mrad, beam_params.hdivsteps)
     vdiv = (beam_params.vdivrange_mrad * mrad, beam_params.vdivstep_mrad * mrad, beam_params.vdivsteps)
@@ -55,12 +58,14 @@ def generated_sources(beam_params, beam, polar, vert):
         for v in divergence_angles_rad(*vdiv):
             if beam_params.round_div and not inside_round_divergence(h, v, hdiv, vdiv):
                 continue
-            vec = -SOURCE_DISTANCE_M * beam
-            vec = rotation_axis_angle(vert, float(h)) @ (rotation_axis_angle(polar, float(v)) @ vec)
-            for lam in wavelengths:
-                positions.append(vec)
-                lambdas.append(lam)
-    return np.asarray(positions).reshape(-1, 3), np.asarray(lambdas)
+            turn_v = rotation_axis_angle(polar, xp.asarray(v, dtype=xp.float64))
+            turn_h = rotation_axis_angle(vert, xp.asarray(h, dtype=xp.float64))
+            vec = turn_h @ (turn_v @ (-SOURCE_DISTANCE_M * beam))
+            positions.extend([vec] * len(wavelengths))
+            lambdas.extend(wavelengths)
+    if not positions:
+        return xp.zeros((0, 3), dtype=xp.float64), xp.zeros((0,), dtype=xp.float64)
+    return xp.stack(positions), xp.asarray(lambdas, dtype=xp.float64)
 
 
 def file_sources(rows, beam, wavelength_m):
@@ -69,30 +74,32 @@ def file_sources(rows, beam, wavelength_m):
     Missing positions default to 10 m along -beam, missing wavelengths to the beam's; the
     weight column is read but not used (nanoBragg counts every source once).
     """
-    table = np.asarray(rows, dtype=np.float64)
-    default_position = -SOURCE_DISTANCE_M * beam
-    positions = np.where(np.isnan(table[:, :3]), default_position, table[:, :3])
-    lambdas = np.where(np.isnan(table[:, 4]), wavelength_m, table[:, 4])
+    xp = array_namespace(beam)
+    table = xp.asarray(rows, dtype=xp.float64)
+    default_position = xp.broadcast_to(-SOURCE_DISTANCE_M * beam, (table.shape[0], 3))
+    positions = xp.where(xp.isnan(table[:, :3]), default_position, table[:, :3])
+    lambdas = xp.where(xp.isnan(table[:, 4]), xp.full_like(table[:, 4], wavelength_m), table[:, 4])
     return positions, lambdas
 
 
 def incident_directions(positions):
     """(S, 3) unit vectors of propagation (source to sample) from source positions (S, 3)."""
-    norms = np.sqrt(np.sum(positions**2, axis=1, keepdims=True))
-    if np.any(norms == 0):
+    xp = array_namespace(positions)
+    lengths = norm(positions)
+    if bool(xp.any(lengths == 0.0)):
         raise ValueError("sources: a source position of (0, 0, 0) has no direction")
-    return -positions / norms
+    return -positions / lengths[:, None]
 
 
 def beam_sources(beam_params, frame):
     """(incident (S, 3), wavelengths (S,) m) for a Beam and a detector frame's lab axes."""
+    xp = array_namespace(frame.beam)
     if beam_params.sources is not None:
         positions, lambdas = file_sources(beam_params.sources, frame.beam, beam_params.wavelength_A * 1e-10)
     else:
         positions, lambdas = generated_sources(beam_params, frame.beam, frame.polar, frame.vert)
     if positions.shape[0] == 0:
         raise ValueError("sources: the round divergence cut left no source; use -square_div or more steps")
-    if np.any(lambdas <= 0) or not np.all(np.isfinite(lambdas)):
-        raise ValueError(f"sources: wavelengths must be finite and > 0, got {lambdas.tolist()}")
+    if bool(xp.any(lambdas <= 0.0)) or not bool(xp.all(xp.isfinite(lambdas))):
+        raise ValueError("sources: wavelengths must be finite and > 0")
     return incident_directions(positions), lambdas
-

@@ -1,0 +1,49 @@
+"""Shared fixtures: array namespaces, the parity data folder, small simulations."""
+
+from pathlib import Path
+
+import array_api_strict
+import numpy as np
+import pytest
+
+import arraybragg
+
+DATA = Path(__file__).parent / "data"
+PARITY = DATA / "parity"
+PARITY_INPUTS = PARITY / "inputs"
+
+# A small, quick crystal/detector: triclinic cell with misset, 5^3 cells, 16x16 pixels.
+SMALL_ARGS = ("-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -lambda 1.0 -N 5 "
+              "-distance 100 -detpixels 16 -pixel 0.4 -oversample 1").split()
+
+
+@pytest.fixture(params=["numpy", "array_api_strict"])
+def xp(request):
+    """The array namespace a test runs under (NumPy and the strict reference namespace)."""
+    return {"numpy": np, "array_api_strict": array_api_strict}[request.param]
+
+
+def to_numpy(x):
+    """A float64 NumPy copy of an array of any namespace (or a Python scalar)."""
+    if isinstance(x, np.ndarray) or np.isscalar(x):
+        return np.asarray(x, dtype=np.float64)
+    return np.asarray(np.from_dlpack(x), dtype=np.float64)
+
+
+def small_simulation(*extra, base=SMALL_ARGS):
+    """The Simulation of the small base command line plus ``extra`` nanoBragg flags."""
+    return arraybragg.from_nanobragg_args(list(base) + [str(a) for a in extra])
+
+
+@pytest.fixture
+def small_sim():
+    """Factory fixture: small_sim('-round_xtal', ...) -> Simulation."""
+    return small_simulation
+
+
+@pytest.fixture
+def parity_workdir(tmp_path, monkeypatch):
+    """An empty working directory holding a link ``inputs`` -> tests/data/parity/inputs."""
+    (tmp_path / "inputs").symlink_to(PARITY_INPUTS, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
