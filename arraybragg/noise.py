@@ -11,7 +11,8 @@ and same NumPy version give the same counts.
 
 import numpy as np
 
-from .statistics import host_array, roi_mask
+from .host import host_array
+from .statistics import roi_mask
 
 POISSON_MEAN_LIMIT = 1.0e6
 NOISE_IMAGE_MAX = 65535.0

@@ -6,7 +6,8 @@ import re
 import numpy as np
 
 from .atomic import atomic_output
-from .statistics import host_array, image_statistics, roi_mask
+from .host import host_array
+from .statistics import float32_roi_values, image_statistics
 
 PGM_MAX = 255.0
 PGM_RMSD_TARGET = 250.0 / 5.0
@@ -27,13 +28,7 @@ def pgm_image(float_image, scale=None, roi=None, fallback_scale=1.0, mask=None) 
     ``fallback_scale`` (nanoBragg passes its intfile scale) when that rmsd is 0. Pixels outside
     roi = (xmin, xmax, ymin, ymax) (inclusive) are 0.
     """
-    image = host_array(float_image).astype(np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"float_image: {image.ndim}-D; a 2-D (slow, fast) image is required")
-    inside = roi_mask(image.shape, roi)
-    values = image[inside].astype(np.float64)
-    if np.isnan(values).any():
-        raise ValueError("float_image contains NaN inside the roi; no PGM value exists for it")
+    image, inside, values = float32_roi_values(float_image, roi, "PGM")
     if scale is None or scale <= 0.0:
         scale = auto_pgm_scale(image_statistics(image, roi=roi, mask=mask).rmsd, fallback_scale)
     test = np.clip(values * float(scale), 0.0, PGM_MAX)

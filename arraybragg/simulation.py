@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from array_api_compat import is_cupy_array, is_numpy_array
 
 from . import engine as engine_module
 from .cell import (direct_matrix_A, direct_matrix_A_vjp, nanobragg_cell_matrices, nanobragg_cell_matrices_vjp,
                    reciprocal_metric_per_A2, reciprocal_metric_per_A2_vjp)
 from .detector import detector_frame
+from .host import host_array
 from .mosaic import draw_mosaic_base, mosaic_rotations, mosaic_rotations_vjp
 from .orientation import random_misset_deg
 from .params import GROUPS, Beam, Crystal, Detector, Sampling, field_owner
@@ -60,15 +60,6 @@ class Geometry:
     @property
     def sources(self):
         return self.incident.shape[0]
-
-
-def to_numpy(x):
-    """A host NumPy copy of an array from any supported namespace."""
-    if is_numpy_array(x):
-        return x
-    if is_cupy_array(x):
-        return x.get()
-    return np.from_dlpack(x)
 
 
 def phi_angles_rad(sampling):
@@ -266,7 +257,7 @@ class Simulation:
 
         def pullback(cotangent):
             grads = engine_module.render_vjp(inputs, cotangent)
-            return self._chain(geo, {k: None if v is None else to_numpy(v) for k, v in grads.items()}, wrt)
+            return self._chain(geo, {k: None if v is None else host_array(v) for k, v in grads.items()}, wrt)
 
         return image, pullback
 

@@ -11,7 +11,8 @@ import re
 import numpy as np
 
 from .atomic import atomic_output
-from .statistics import host_array, roi_mask
+from .host import host_array
+from .statistics import float32_roi_values
 
 HEADER_BYTES = 512
 _BYTE_ORDERS = {"little_endian": "<u2", "big_endian": ">u2"}
@@ -280,13 +281,7 @@ def int_image(float_image, scale=None, adc=40.0, roi=None) -> tuple[np.ndarray, 
     automatic scale 55000 / max over the roi (1 when that max <= 0). Pixels outside roi =
     (xmin, xmax, ymin, ymax) (inclusive) are 0. Returns (uint16 image, scale used).
     """
-    image = host_array(float_image).astype(np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"float_image: {image.ndim}-D; a 2-D (slow, fast) image is required")
-    inside = roi_mask(image.shape, roi)
-    values = image[inside].astype(np.float64)
-    if np.isnan(values).any():
-        raise ValueError("float_image contains NaN inside the roi; no integer pixel value exists for it")
+    image, inside, values = float32_roi_values(float_image, roi, "integer pixel")
     if scale is None or scale <= 0.0:
         scale = auto_int_scale(max(0.0, float(values.max())) if values.size else 0.0)
     test = np.clip(values * float(scale) + float(adc), 0.0, INT_IMAGE_MAX)

@@ -4,16 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def host_array(x) -> np.ndarray:
-    """A NumPy array with the values of ``x`` (NumPy, CuPy, any DLPack array, or nested lists)."""
-    if isinstance(x, np.ndarray):
-        return x
-    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
-        return x.get()
-    if hasattr(x, "__dlpack__"):
-        return np.from_dlpack(x)
-    return np.asarray(x)
+from .host import host_array
 
 
 def roi_mask(shape, roi) -> np.ndarray:
@@ -31,6 +22,21 @@ def roi_mask(shape, roi) -> np.ndarray:
     slow = np.arange(shape[0])
     fast = np.arange(shape[1])
     return ((slow >= ymin) & (slow <= ymax))[:, None] & ((fast >= xmin) & (fast <= xmax))[None, :]
+
+
+def float32_roi_values(float_image, roi, product):
+    """(float32 image, roi mask, float64 values inside the roi) as nanoBragg converts its image.
+
+    ``product`` names the file being made, for the error raised on NaN pixels.
+    """
+    image = host_array(float_image).astype(np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"float_image: {image.ndim}-D; a 2-D (slow, fast) image is required")
+    inside = roi_mask(image.shape, roi)
+    values = image[inside].astype(np.float64)
+    if np.isnan(values).any():
+        raise ValueError(f"float_image contains NaN inside the roi; no {product} value exists for it")
+    return image, inside, values
 
 
 @dataclass(frozen=True)

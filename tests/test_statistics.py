@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arraybragg.statistics import host_array, image_statistics, roi_mask
+from arraybragg.host import host_array
+from arraybragg.statistics import image_statistics, roi_mask
 
 FILES = Path(__file__).parent / "data" / "files"
 
