@@ -17,7 +17,7 @@ from .lattice_factor import lattice_factor, lattice_factor_grad, gauss_exponent_
 from .structure_factor import interpolation_out_of_range, nearest_F, tricubic_F
 from .vectors import cross, unit
 
-DEFAULT_CHUNK_TERMS = 1 << 20
+DEFAULT_CHUNK_TERMS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)

@@ -238,9 +238,12 @@ class Simulation:
             oversample_omega=s.oversample_omega, oversample_polar=s.oversample_polar,
             oversample_thick=s.oversample_thick, chunk_terms=chunk_terms)
 
-    def run(self, xp=None, dtype=None):
-        """The image, (spixels, fpixels) photons per pixel, in namespace ``xp`` (default NumPy)."""
-        return engine_module.render(self.engine_inputs(xp, dtype))
+    def run(self, xp=None, dtype=None, chunk_terms=engine_module.DEFAULT_CHUNK_TERMS):
+        """The image, (spixels, fpixels) photons per pixel, in namespace ``xp`` (default NumPy).
+
+        ``chunk_terms`` bounds the evaluations held in memory at once (larger suits GPUs).
+        """
+        return engine_module.render(self.engine_inputs(xp, dtype, chunk_terms=chunk_terms))
 
     def vjp(self, wrt=("cell", "mosaic_spread_deg", "misset_deg"), xp=None):
         """(image, pullback); pullback(cotangent) -> {name: gradient of sum(cotangent * image)}.
