@@ -523,10 +523,14 @@ def render_vjp(inp, cotangent):
     grads = {"lattice": xp.zeros(inp.lattice_m.shape, dtype=dtype),
              "lattice_first": xp.zeros(inp.lattice_m.shape, dtype=dtype) if inp.lattice_first_m is not None else None,
              "recip_metric": xp.zeros((3, 3), dtype=dtype)}
+    cotangent = xp.asarray(cotangent, dtype=dtype)
+    if tuple(cotangent.shape) != (inp.spixels, inp.fpixels):
+        raise ValueError(f"cotangent shape {tuple(cotangent.shape)} must equal the image shape "
+                         f"({inp.spixels}, {inp.fpixels}) (slow, fast)")
     if region.size == 0:
         return grads
     plan = _plan(xp, inp, region)
-    flat = xp.reshape(xp.asarray(cotangent, dtype=dtype), (-1,))
+    flat = xp.reshape(cotangent, (-1,))
     for start, stop in _chunks(inp, region):
         _vjp_chunk(xp, inp, region, start, stop, plan, flat, grads)
     return grads

@@ -26,6 +26,20 @@ def nearest_index(h):
     return xp.ceil(h - 0.5)
 
 
+def _chebyshev_u(two_cos, n, with_derivative):
+    """U_(n-1)(c) and optionally dU_(n-1)/dc by the three-term recurrence (two_cos = 2c)."""
+    xp = array_namespace(two_cos)
+    value_prev, value = xp.ones_like(two_cos), two_cos
+    deriv_prev, deriv = xp.zeros_like(two_cos), 2.0 * xp.ones_like(two_cos)
+    for _ in range(n - 2):
+        if with_derivative:
+            deriv_prev, deriv = deriv, 2.0 * value + two_cos * deriv - deriv_prev
+        value_prev, value = value, two_cos * value - value_prev
+    if n == 1:
+        return value_prev, deriv_prev
+    return value, deriv
+
+
 def grating_factor(dh, n):
     """sin(n pi dh) / sin(pi dh), equal to n at dh = 0 (the 1-D lattice sum, n an integer).
 
@@ -36,27 +50,30 @@ def grating_factor(dh, n):
     xp = array_namespace(dh)
     x = math.pi * dh
     if n <= _CHEBYSHEV_LIMIT:
-        two_cos = 2.0 * xp.cos(x)
-        previous, value = xp.ones_like(x), two_cos
-        for _ in range(n - 2):
-            previous, value = value, two_cos * value - previous
-        return value if n > 1 else previous
+        return _chebyshev_u(2.0 * xp.cos(x), n, with_derivative=False)[0]
     den = xp.sin(x)
     safe = xp.where(den == 0.0, xp.ones_like(den), den)
     return xp.where(den == 0.0, xp.full_like(den, float(n)), xp.sin(n * x) / safe)
 
 
-def grating_factor_derivative(dh, n):
-    """d/d(dh) of :func:`grating_factor`, with a series near dh = 0 where the quotient cancels."""
+def grating_factor_with_derivative(dh, n):
+    """(:func:`grating_factor`, its derivative d/d(dh)).
+
+    Small n: -pi sin(pi dh) U'_(n-1)(cos(pi dh)) from the same recurrence (exactly 0 at dh = 0).
+    Large n: the quotient rule, with a series near dh = 0 where the quotient cancels.
+    """
     xp = array_namespace(dh)
     x = math.pi * dh
+    if n <= _CHEBYSHEV_LIMIT:
+        value, deriv = _chebyshev_u(2.0 * xp.cos(x), n, with_derivative=True)
+        return value, -math.pi * xp.sin(x) * deriv
     small = xp.abs(n * x) < _SERIES_LIMIT
     safe_x = xp.where(small, xp.ones_like(x), x)
     s = xp.sin(safe_x)
     exact = (n * xp.cos(n * safe_x) * s - xp.sin(n * safe_x) * xp.cos(safe_x)) / (s * s)
     c2, c4 = n * (n * n - 1) / 3.0, n * (n * n - 1) * (3 * n * n - 7) / 90.0
     series = -c2 * x + c4 * x * x * x
-    return math.pi * xp.where(small, series, exact)
+    return grating_factor(dh, n), math.pi * xp.where(small, series, exact)
 
 
 def sinc3_of_square(v):
@@ -97,13 +114,10 @@ def square_factor_grad(dh, n_cells):
     """(value (...,), d value / d dh (..., 3)) of :func:`square_factor`."""
     xp = array_namespace(dh)
     ones = xp.ones_like(dh[..., 0])
-    factors = [grating_factor(dh[..., a], n) if n > 1 else ones for a, n in enumerate(n_cells)]
-    derivs = [grating_factor_derivative(dh[..., a], n) if n > 1 else 0.0 * ones for a, n in enumerate(n_cells)]
-    value = factors[0] * factors[1] * factors[2]
-    grad = xp.stack([derivs[0] * factors[1] * factors[2],
-                     factors[0] * derivs[1] * factors[2],
-                     factors[0] * factors[1] * derivs[2]], axis=-1)
-    return value, grad
+    pairs = [grating_factor_with_derivative(dh[..., a], n) if n > 1 else (ones, 0.0 * ones)
+             for a, n in enumerate(n_cells)]
+    (f0, d0), (f1, d1), (f2, d2) = pairs
+    return f0 * f1 * f2, xp.stack([d0 * f1 * f2, f0 * d1 * f2, f0 * f1 * d2], axis=-1)
 
 
 def _round_argument(dh, n_cells, fudge):

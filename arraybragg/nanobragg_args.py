@@ -184,6 +184,13 @@ def _cell(raw, flag, vals, num):
     raw.set(cell=tuple(cell))
 
 
+def _cell_strict(raw, flag, vals, num):
+    values = [_positive(flag, num.real(flag, v)) for v in vals]
+    if any(v >= 180.0 for v in values[3:]):
+        raise ArgumentError(f"{flag} expects angles between 0 and 180 degrees, got {values[3:]}")
+    raw.set(cell=tuple(values + [0.0] * (6 - len(values))))
+
+
 def _misset(raw, flag, vals, num):
     if vals and "rand" in vals[0]:
         raw.set(misset_random=True)
@@ -243,13 +250,13 @@ def _sizes(*axes):
 _FLAGS = {
     "-Na": (1, _set_int("Na")), "-Nb": (1, _set_int("Nb")), "-Nc": (1, _set_int("Nc")),
     "-N": (1, _set_many(("Na", "Nb", "Nc"), integer=True)),
-    "-cell": (6, _cell), "-misset": (3, _misset),
+    "-cell": (6, None), "-misset": (3, _misset),
     "-samplesize": (1, _sizes("x", "y", "z")), "-sample_thick": (1, _sizes("x")),
     "-sample_width": (1, _sizes("y")), "-sample_height": (1, _sizes("z")),
     "-xtalsize": (1, _sizes("x", "y", "z")), "-xtal_thick": (1, _sizes("x")),
     "-xtal_width": (1, _sizes("y")), "-xtal_height": (1, _sizes("z")),
-    "-density": (1, _no_effect("has no effect on the image (nanoBragg only prints it)")),
-    "-MW": (1, _no_effect("has no effect on the image (nanoBragg only prints it)")),
+    "-density": (1, _no_effect("has no effect on the image (nanoBragg overwrites it before use)")),
+    "-MW": (1, _no_effect("has no effect on the image (nanoBragg overwrites it before use)")),
     "-Xbeam": (1, _set_real("Xbeam", pivot="beam")), "-Ybeam": (1, _set_real("Ybeam", pivot="beam")),
     "-Xclose": (1, _set_real("Xclose", pivot="sample")), "-Yclose": (1, _set_real("Yclose", pivot="sample")),
     "-ORGX": (1, _set_real("ORGX", pivot="sample")), "-ORGY": (1, _set_real("ORGY", pivot="sample")),
@@ -366,7 +373,7 @@ def parse_default(argv, raw=None):
         vals = argv[i + 1:i + 1 + count]
         if name == "-cell":
             vals = _leading_numbers(vals)
-            count = max(len(vals), 1)
+            count, action = max(len(vals), 1), _cell_strict
         elif name == "-misset" and vals and "rand" in vals[0]:
             vals, count = vals[:1], 1
         if len(vals) < count:
@@ -685,8 +692,10 @@ def _detector(raw, compat):
         yclose_mm=raw.get("Yclose"), orgx_px=raw.get("ORGX"), orgy_px=raw.get("ORGY"),
         pivot=raw.get("pivot") if convention == "custom" else None,
         detector_rot_deg=(raw.get("rotx", 0.0), raw.get("roty", 0.0), raw.get("rotz", 0.0)),
-        twotheta_deg=raw.get("twotheta", 0.0), twotheta_axis=raw.get("twotheta_axis"),
-        fdet_vector=raw.get("fdet_vector"), sdet_vector=raw.get("sdet_vector"), odet_vector=raw.get("odet_vector"),
+        twotheta_deg=raw.get("twotheta", 0.0),
+        twotheta_axis=raw.get("twotheta_axis") if convention == "custom" else None,
+        **{name: raw.get(name) if convention == "custom" else None
+           for name in ("fdet_vector", "sdet_vector", "odet_vector")},
         curved_detector=raw.get("curved", False), point_pixel=raw.get("point_pixel", False),
         detector_thick_um=thick, detector_thickstep_um=step, detector_thicksteps=steps,
         detector_attenuation_um=attenuation if thick > 0 else None)
@@ -716,6 +725,9 @@ def _sampling(raw, compat):
     if steps < 1:
         raise ArgumentError(f"-osc {osc:g} with -phistep {step:g} gives no phi step")
     roi = raw.get("roi")
+    if roi is not None:
+        defaults = (0, raw.get("fpixels_final"), 0, raw.get("spixels_final"))
+        roi = tuple(d if v < 0 else v for v, d in zip(roi, defaults))
     return Sampling(
         phi0_deg=raw.get("phi", 0.0), phistep_deg=step, phisteps=steps, osc_deg=osc,
         spindle_axis=raw.get("spindle_axis"), oversample=raw.get("oversample"),
@@ -754,5 +766,8 @@ def resolve(raw, rng="numpy", compat=False):
         mosaic_spread_deg=spread, mosaic_domains=domains, mosaic_seed=raw.get("mosaic_seed", DEFAULT_MOSAIC_SEED),
         misset_seed=misset_seed, misset_random=misset_random, rng=rng)
     detector = _detector(raw, compat)
+    raw.set(fpixels_final=detector.fpixels, spixels_final=detector.spixels)
+    if detector.convention != "custom":
+        raw.set(beam_vector=None, polar_vector=None, spindle_axis=None)
     beam = _beam(raw, wavelength_A, _fluence(raw), compat)
     return Simulation(crystal=crystal, beam=beam, detector=detector, sampling=_sampling(raw, compat))

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from .sampling_rules import thickness_sampling
+
 CONVENTIONS = ("mosflm", "xds", "dials", "adxv", "denzo", "custom")
 PIVOTS = ("beam", "sample")
 SHAPES = ("square", "round", "gauss", "tophat")
@@ -198,6 +200,10 @@ class Beam:
             _set(self, f"{axis}divstep_mrad", _non_negative(f"{axis}divstep_mrad", getattr(self, f"{axis}divstep_mrad")))
             _count(f"{axis}divsteps", getattr(self, f"{axis}divsteps"))
         _flag("round_div", self.round_div)
+        for axis in ("h", "v"):
+            value_range, steps = getattr(self, f"{axis}divrange_mrad"), getattr(self, f"{axis}divsteps")
+            if getattr(self, f"{axis}divstep_mrad") == 0.0 and value_range > 0.0 and steps > 1:
+                _set(self, f"{axis}divstep_mrad", value_range / (steps - 1))
         if self.sources is not None:
             rows = tuple(tuple(float("nan") if v is None else float(v) for v in row) for row in self.sources)
             if not rows or any(len(r) != 5 for r in rows):
@@ -263,8 +269,19 @@ class Detector:
         _set(self, "detector_thick_um", _non_negative("detector_thick_um", self.detector_thick_um))
         _set(self, "detector_thickstep_um", _non_negative("detector_thickstep_um", self.detector_thickstep_um))
         _count("detector_thicksteps", self.detector_thicksteps)
-        _set(self, "detector_attenuation_um",
-             _optional(_positive, "detector_attenuation_um", self.detector_attenuation_um))
+        attenuation = self.detector_attenuation_um
+        if attenuation is not None and not (isinstance(attenuation, (int, float)) and attenuation > 0):
+            _fail("detector_attenuation_um", attenuation, "None (= the thickness), a number > 0 or inf (no absorption)")
+        _set(self, "detector_attenuation_um", None if attenuation is None else float(attenuation))
+        if self.detector_thick_um > 0.0 and self.detector_thickstep_um == 0.0:
+            thick, step, steps = thickness_sampling(
+                self.detector_thick_um, self.detector_thicksteps if self.detector_thicksteps > 1 else None)
+            _set(self, "detector_thickstep_um", step)
+            _set(self, "detector_thicksteps", steps)
+        if self.convention != "custom":
+            for name in ("fdet_vector", "sdet_vector", "odet_vector", "twotheta_axis"):
+                if getattr(self, name) is not None:
+                    _fail(name, getattr(self, name), "None unless convention='custom' (the convention fixes it)")
 
     @property
     def detsize_mm(self):

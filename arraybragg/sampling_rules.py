@@ -105,11 +105,10 @@ def crystal_cells(n_cells, size_m, edge_m):
     for n, size, edge in zip(n_cells, size_m, edge_m):
         if size is not None and size > 0:
             n = math.ceil(size / edge)
-        if n < 1:
-            warn(f"N = {n} unit cells is raised to 1 (nanoBragg's rule)")
-            n = 1
         cells.append(int(n))
-    return tuple(cells)
+    if min(cells) < 1:
+        warn(f"N = {' x '.join(str(n) for n in cells)} unit cells: values below 1 are raised to 1 (nanoBragg's rule)")
+    return tuple(max(n, 1) for n in cells)
 
 
 def recommended_oversample(n_cells, edge_m, wavelength_m, distance_m, pixel_m):

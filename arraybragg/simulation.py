@@ -22,7 +22,7 @@ from .mosaic import draw_mosaic_base, mosaic_rotations, mosaic_rotations_vjp
 from .orientation import random_misset_deg
 from .params import GROUPS, Beam, Crystal, Detector, Sampling, field_owner
 from .rotation import rotation_axis_angle, rotation_xyz, rotation_xyz_vjp
-from .sampling_rules import recommended_oversample
+from .sampling_rules import recommended_oversample, warn
 from .sources import beam_sources
 
 R_E_SQR_M2 = 7.94079248018965e-30
@@ -151,6 +151,11 @@ class Simulation:
     sampling: Sampling = dataclasses.field(default_factory=Sampling)
 
     def __post_init__(self):
+        if self.detector.convention != "custom":
+            for group, name in (("beam", "beam_vector"), ("beam", "polar_vector"), ("sampling", "spindle_axis")):
+                if getattr(getattr(self, group), name) is not None:
+                    raise ValueError(f"{name} is only used with convention='custom'; the "
+                                     f"{self.detector.convention!r} convention fixes it")
         mask = self.sampling.mask
         if mask is not None and mask.shape != (self.detector.spixels, self.detector.fpixels):
             raise ValueError(f"mask shape {mask.shape} does not match the detector "
@@ -174,6 +179,8 @@ class Simulation:
         """Evaluate the host-side geometry (see :class:`Geometry`)."""
         c, b, d, s = self.crystal, self.beam, self.detector, self.sampling
         frame = detector_frame(d, b.beam_vector, b.polar_vector, s.spindle_axis)
+        if frame.odet_generated:
+            warn("odet_vector is not a unit vector: auto-generating it as fast x slow")
         incident, wavelength_m = beam_sources(b, frame)
         direct_std, recip_metric = standard_cell(c)
         misset_rad = np.radians(misset_angles_deg(c))

@@ -32,7 +32,7 @@ import numpy as np
 
 import arraybragg
 from arraybragg import engine
-from arraybragg.simulation import to_numpy
+from arraybragg.host import host_array
 
 WRT = ("cell", "mosaic_spread_deg", "misset_deg")
 CUBIC = "-cell 100 100 100 90 90 90"
@@ -122,14 +122,10 @@ def peak_mb(fn):
 
 
 def setup(args, xp):
-    """The simulation, its geometry and engine inputs built from a nanoBragg argument list."""
+    """(simulation, engine inputs) built from a nanoBragg argument list: parse, geometry, conversion."""
     sim = arraybragg.from_nanobragg_args(list(args) + SAME_DOMAINS)
     geometry = sim.geometry()
     return sim, sim.engine_inputs(xp, geometry=geometry)
-
-
-def host(image):
-    return np.asarray(to_numpy(image))
 
 
 def run_nanobragg(binary, args, threads, repeat):
@@ -157,7 +153,7 @@ def forward_row(case, options, xp, binary):
                nanobragg_s=None, ratio=None, max_rel_diff=None, args=" ".join(case.args))
     if binary is not None:
         c_s, c_image = run_nanobragg(binary, case.args, options.threads, options.repeat)
-        ours = host(image).reshape(-1)
+        ours = host_array(image).reshape(-1)
         row.update(nanobragg_s=c_s, ratio=(setup_s + render_s) / c_s,
                    max_rel_diff=float(np.max(np.abs(ours - c_image)) / np.max(np.abs(c_image))))
     return row
@@ -217,11 +213,12 @@ def report_forward(rows, binary, threads):
           f"{r['terms']:,}", fmt(r["terms_per_s"] / 1e6, ".2f"), fmt(r["nanobragg_s"], ".4f"),
           fmt(r["ratio"], ".2f"), fmt(r["max_rel_diff"], ".1e")] for r in rows])
     if binary is None:
-        print("nanoBragg not on PATH: its columns are empty")
+        print("nanoBragg not run (not on PATH, or --no-nanobragg): its columns are empty")
     else:
         print(f"nanoBragg: {binary}, OMP_NUM_THREADS={threads}; its wall time includes process start and "
               "writing intimage.img and the float image")
-    print("arguments: " + "; ".join(f"{r['case']}: {r['args']}" for r in rows))
+    for r in rows:
+        print(f"  {r['case']}: {r['args']}")
 
 
 def report_adjoint(rows):
@@ -235,13 +232,14 @@ def report_adjoint(rows):
     small, large = rows[0], rows[-1]
     if small["forward_peak_mb"] is not None and large["pixels"] != small["pixels"]:
         pixel_ratio = large["pixels"] / small["pixels"]
+        domain_term_mb = (large["pixels"] - small["pixels"]) * large["domains"] * 8 / 1e6
         print(f"pixel ratio {pixel_ratio:g}; peak ratio forward "
               f"{large['forward_peak_mb'] / small['forward_peak_mb']:.2f}, pullback "
               f"{large['pullback_peak_mb'] / small['pullback_peak_mb']:.2f}; pullback peak growth "
               f"{large['pullback_peak_mb'] - small['pullback_peak_mb']:.1f} MB for "
               f"{large['image_mb'] - small['image_mb']:.1f} MB more image "
-              f"(a pixels x domains term would add {(large['pixels'] - small['pixels']) * large['domains'] * 8 / 1e6:.1f}"
-              " MB per float64 array)")
+              f"(a pixels x domains term would add {domain_term_mb:.1f} MB per float64 array); "
+              "below one full chunk of pixels the peaks still grow with the detector")
 
 
 def report_chunks(rows):
@@ -256,7 +254,7 @@ def report_chunks(rows):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="detector edges divided by 4, one repeat")
-    parser.add_argument("--repeat", type=int, default=None, help="timing repeats, best kept (default 3; 1 quick)")
+    parser.add_argument("--repeat", type=int, default=None, help="timing repeats, best kept (default 5; 1 quick)")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for nanoBragg (default 1)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="array", help="arraybragg engine")
     parser.add_argument("--xp", choices=("numpy", "array_api_strict", "cupy"), default="numpy",
@@ -266,7 +264,7 @@ def parse_args(argv=None):
     parser.add_argument("--json", default=None, metavar="PATH", help="also write every figure as JSON")
     options = parser.parse_args(argv)
     if options.repeat is None:
-        options.repeat = 1 if options.quick else 3
+        options.repeat = 1 if options.quick else 5
     if options.repeat < 1 or options.threads < 1:
         parser.error("--repeat and --threads must be >= 1")
     return options
@@ -280,11 +278,14 @@ def main(argv=None):
     print(f"arraybragg {arraybragg.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs; engine {options.engine} on {options.xp}; "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
-    forward = [forward_row(case, options, xp, binary) for case in standard_cases(scale)]
+    cases = standard_cases(scale)
+    ENGINES[options.engine][0](setup(cases[0].args, xp)[1])  # warm-up: first-call costs stay out of the table
+    forward = [forward_row(case, options, xp, binary) for case in cases]
     report_forward(forward, binary, options.threads)
     adjoint = [adjoint_row(n // scale, options, xp) for n in (256, 512)]
     report_adjoint(adjoint)
-    chunks = [chunk_row(512 // scale, c, options, xp) for c in (1 << 18, engine.DEFAULT_CHUNK_TERMS, 1 << 22)]
+    sizes = sorted({1 << 16, 1 << 18, 1 << 20, 1 << 22, engine.DEFAULT_CHUNK_TERMS})
+    chunks = [chunk_row(512 // scale, c, options, xp) for c in sizes]
     report_chunks(chunks)
     if options.json:
         with open(options.json, "w") as handle:
