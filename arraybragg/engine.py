@@ -210,9 +210,9 @@ def _structure_factor(xp, inp, h, h0, use_nearest, with_grad):
     """F_cell (and dF/dh) of terms: tricubic where allowed, nearest where ``use_nearest``."""
     near = nearest_F(h0, inp.table, inp.hkl_min, inp.hkl_shape, inp.default_F) if inp.table is not None \
         else xp.full_like(h[..., 0], inp.default_F)
-    if not inp.interpolate:
+    if not inp.interpolate or min(inp.hkl_shape) < 4:
         return (near, 0.0 * h) if with_grad else near
-    anchor = xp.asarray([float(m) + 2.0 for m in inp.hkl_min], dtype=h.dtype)
+    anchor = xp.asarray([float(m) + 1.0 for m in inp.hkl_min], dtype=h.dtype)
     safe_h = xp.where(use_nearest[..., None], xp.broadcast_to(anchor, h.shape), h)
     interp = tricubic_F(safe_h, inp.table, inp.hkl_min, inp.hkl_shape, with_grad=with_grad)
     if with_grad:

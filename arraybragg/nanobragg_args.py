@@ -574,7 +574,7 @@ def _crystal_orientation(raw, wavelength_A):
 
 
 def _structure_factors(raw, compat):
-    """(table, path): -hkl, else the Fdump cache -dump names (compat: Fdump.bin if it exists).
+    """(table, path, format): -hkl, else the Fdump cache -dump names (compat: Fdump.bin if it exists).
 
     Records in raw.outputs['fdump_write'] where the cache is to be written: the -dump file
     when -hkl is read (compat: always, default name Fdump.bin).
@@ -588,10 +588,10 @@ def _structure_factors(raw, compat):
     if hkl_path is not None:
         if dump is not None:
             raw.outputs["fdump_write"] = dump
-        return read_hkl(hkl_path, compat=compat), hkl_path
+        return read_hkl(hkl_path, compat=compat), hkl_path, "hkl"
     if dump is not None and (not compat or os.path.exists(dump)):
-        return read_fdump(dump, compat=compat), dump
-    return None, None
+        return read_fdump(dump, compat=compat), dump, "fdump"
+    return None, None, None
 
 
 _HEADER_KEYS = (("PIXEL_SIZE", "pixel"), ("DISTANCE", "distance"), ("CLOSE_DISTANCE", "close_distance"),
@@ -743,7 +743,7 @@ def resolve(raw, rng="numpy", compat=False):
 
     wavelength_A = raw.get("lambda", 1.0)
     cell, u, cell_model = _crystal_orientation(raw, wavelength_A)
-    hkl, hkl_path = _structure_factors(raw, compat)
+    hkl, hkl_path, hkl_format = _structure_factors(raw, compat)
     default_F = raw.get("default_F", 0.0)
     if hkl is None and default_F == 0.0:
         raise ArgumentError("no structure factors: give -hkl FILE or a non-zero -default_F")
@@ -762,7 +762,7 @@ def resolve(raw, rng="numpy", compat=False):
     crystal = Crystal(
         cell=cell, cell_model=cell_model, u_matrix=tuple(map(tuple, u)), misset_deg=raw.get("misset_deg", (0.0, 0.0, 0.0)),
         n_cells=n_cells, shape=raw.get("shape", "square"), fudge=raw.get("fudge", 1.0), default_F=default_F,
-        hkl=hkl, hkl_path=hkl_path, interpolate=bool(interpolate) and hkl is not None,
+        hkl=hkl, hkl_path=hkl_path, hkl_format=hkl_format, interpolate=bool(interpolate) and hkl is not None,
         mosaic_spread_deg=spread, mosaic_domains=domains, mosaic_seed=raw.get("mosaic_seed", DEFAULT_MOSAIC_SEED),
         misset_seed=misset_seed, misset_random=misset_random, rng=rng)
     detector = _detector(raw, compat)

@@ -113,6 +113,7 @@ class Crystal:
     default_F: float = 0.0
     hkl: object = None
     hkl_path: str | None = None
+    hkl_format: str | None = None
     interpolate: bool | None = None
     mosaic_spread_deg: float = 0.0
     mosaic_domains: int = 1
@@ -151,6 +152,7 @@ class Crystal:
         if self.misset_random and self.misset_seed is None:
             _fail("misset_seed", None, "a seed when misset_random is True")
         _choice("rng", self.rng, STREAMS)
+        _choice("hkl_format", self.hkl_format, (None, "hkl", "fdump"))
         if self.hkl is None and self.default_F == 0.0:
             _fail("default_F", 0.0, "a non-zero value when no hkl table is given (every F would be 0)")
 

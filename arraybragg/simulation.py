@@ -332,18 +332,31 @@ class Simulation:
 
     @classmethod
     def from_dict(cls, data):
-        """Inverse of :meth:`to_dict` (hkl tables and source files are re-read from their paths)."""
-        from .hkl import read_hkl
-
+        """Inverse of :meth:`to_dict` (hkl tables re-read from their files or taken inline)."""
         groups = {}
+        compat = bool(data.get("sampling", {}).get("nanobragg_compat", False))
         for group, klass in GROUPS.items():
             values = dict(data.get(group, {}))
-            if group == "crystal" and values.get("hkl_path"):
-                values["hkl"] = read_hkl(values["hkl_path"])
+            if group == "crystal":
+                values["hkl"] = _table_from_dict(values.pop("hkl_table", None), values, compat)
             if group == "sampling" and values.get("mask") is not None:
                 values["mask"] = np.asarray(values["mask"])
             groups[group] = klass(**values)
         return cls(**groups)
+
+
+def _table_from_dict(inline, crystal_values, compat):
+    from .hkl import HKLTable, read_fdump, read_hkl
+
+    if inline is not None:
+        grid = np.asarray([[[np.nan if v is None else v for v in row] for row in plane] for plane in inline["grid"]],
+                          dtype=np.float64)
+        return HKLTable(grid, tuple(inline["hkl_min"]))
+    path = crystal_values.get("hkl_path")
+    if path is None:
+        return None
+    reader = read_fdump if crystal_values.get("hkl_format") == "fdump" else read_hkl
+    return reader(path, compat=compat)
 
 
 def _jsonable(value):
@@ -352,7 +365,7 @@ def _jsonable(value):
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.astype(int).tolist()
+        return _jsonable(value.tolist())
     return value
 
 
@@ -360,6 +373,8 @@ def _group_dict(params):
     out = {}
     for f in dataclasses.fields(params):
         if f.name == "hkl":
+            if params.hkl is not None and params.hkl_path is None:
+                out["hkl_table"] = {"hkl_min": list(params.hkl.hkl_min), "grid": _jsonable(params.hkl.grid)}
             continue
         out[f.name] = _jsonable(getattr(params, f.name))
     return out

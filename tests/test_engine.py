@@ -186,3 +186,12 @@ def test_render_vjp_matches_a_finite_difference_of_render():
 
     fd = (loss(t) - loss(-t)) / (2 * t)
     assert float(np.sum(grads["lattice"] * direction)) == pytest.approx(fd, rel=1e-6)
+
+
+def test_oversample_thick_without_a_sensor_gives_a_zero_image():
+    """nanoBragg's model (max_I = 0 from the C program): the recomputed capture fraction of a layer of
+    zero thickness is 0 and multiplies every running sum."""
+    sim = arraybragg.from_nanobragg_args("-cell 50 50 50 90 90 90 -default_F 1 -N 3 -detpixels 8 -oversample 1 "
+                                         "-oversample_thick".split())
+    assert np.all(np.asarray(sim.run()) == 0.0)
+    assert np.asarray(sim.replace(oversample_thick=False).run()).max() > 0
