@@ -210,8 +210,8 @@ def _structure_factor(xp, inp, h, h0, use_nearest, with_grad):
     """F_cell (and dF/dh) of terms: tricubic where allowed, nearest where ``use_nearest``."""
     near = nearest_F(h0, inp.table, inp.hkl_min, inp.hkl_shape, inp.default_F) if inp.table is not None \
         else xp.full_like(h[..., 0], inp.default_F)
-    if not inp.interpolate or min(inp.hkl_shape) < 4:
-        return (near, 0.0 * h) if with_grad else near
+    if not inp.interpolate:
+        return (near, None) if with_grad else near
     anchor = xp.asarray([float(m) + 1.0 for m in inp.hkl_min], dtype=h.dtype)
     safe_h = xp.where(use_nearest[..., None], xp.broadcast_to(anchor, h.shape), h)
     interp = tricubic_F(safe_h, inp.table, inp.hkl_min, inp.hkl_shape, with_grad=with_grad)
@@ -279,8 +279,9 @@ def _lattice_terms(xp, inp, q, lattice, plan, start, block, with_grad):
     if not with_grad:
         return _Terms(f_cell * f_cell * f_latt * f_latt, reached, use_nearest, None)
     f_cell, f_cell_grad = f_cell
-    dterm_dh = (2.0 * f_cell * f_latt * f_latt)[..., None] * f_cell_grad + \
-        (2.0 * f_cell * f_cell * f_latt)[..., None] * f_latt_grad
+    dterm_dh = (2.0 * f_cell * f_cell * f_latt)[..., None] * f_latt_grad
+    if inp.interpolate:
+        dterm_dh = dterm_dh + (2.0 * f_cell * f_latt * f_latt)[..., None] * f_cell_grad
     return _Terms(f_cell * f_cell * f_latt * f_latt, reached, use_nearest, None, dterm_dh, dh)
 
 

@@ -200,7 +200,8 @@ class Simulation:
         recommended = recommended_oversample(c.n_cells, edges, b.wavelength_A * 1e-10, frame.distance_m,
                                              d.pixel_mm * 1e-3)
         oversample = s.oversample if s.oversample is not None else recommended
-        interpolate = c.hkl is not None and (c.interpolate if c.interpolate is not None else min(c.n_cells) <= 2)
+        interpolate = (c.hkl is not None and min(c.hkl.grid.shape) >= 4
+                       and (c.interpolate if c.interpolate is not None else min(c.n_cells) <= 2))
         return Geometry(
             frame=frame, incident=incident, wavelength_m=wavelength_m, direct_std_A=direct_std,
             misset_rotation=misset_rot, misset_rad=misset_rad, base_lattice_m=base, phi_rad=phi_rad,

@@ -9,11 +9,13 @@ differences through the public API.  The error of each component is the project'
 The image is differentiable only almost everywhere (Miller-index rounding; see
 docs/adjoints.md), so a difference quotient whose step straddles a kink or a jump is wrong, and
 a very small step drowns a small component in rounding error.  Each component's quotient is
-therefore taken on a ladder of steps h0, h0/2, h0/4, ... (then 2 h0, 4 h0) until two neighbours
-agree to a tenth of the threshold; the finer of the two is used.  A jump within the step doubles
-the quotient's error at every halving and a kink changes it by a fraction of itself, so that
-agreement bounds what either can leave behind.  Where no two neighbours agree the closest pair
-is used and the component is marked "unresolved" (reported, judged like any other).
+therefore taken on a ladder of steps h0, h0/2, h0/4, ... (then 2 h0, 4 h0): the first window
+of three successive steps whose quotients agree to a tenth of the threshold gives the estimate
+(the quotient at its finest step).  A jump within the step doubles the quotient's error at
+every halving; a kink close to x0 shifts the quotient by an amount that grows as the step
+shrinks towards its distance, so neither passes three agreeing quotients.  Where no window
+agrees the closest one is used and the component is marked "unresolved" (reported, and judged
+against the threshold like any other).
 
 Prints a table, writes a plot (adjoint vs FD per parameter; relative errors), and exits with
 status 1 if any error exceeds --threshold.
@@ -91,29 +93,35 @@ def quotient(f, x0, i, h):
     return (f(plus) - f(minus)) / (plus[i] - minus[i])
 
 
-def step_pairs(h0, halvings):
-    """(new step, its neighbour) along the ladder: h0/2 after h0, ..., then 2 h0 and 4 h0."""
-    down = [(h0 * 0.5 ** (k + 1), h0 * 0.5**k) for k in range(halvings + 1)]
-    return down + [(2.0 * h0, h0), (4.0 * h0, 2.0 * h0)]
+def step_windows(halvings):
+    """Exponents k (step h0 / 2^k) of the three-step windows tried, in order: finer first, then coarser."""
+    return [(k, k + 1, k + 2) for k in range(halvings - 1)] + [(-1, 0, 1), (-2, -1, 0)]
 
 
 def resolved_difference(f, x0, i, h0, coarse, threshold, halvings, scale):
-    """(central difference, step, extra steps tried, resolved) along the ladder (module docstring).
+    """(central difference, step, extra steps evaluated, resolved) from the first window of three
+    successive steps whose quotients agree (module docstring).
 
     coarse: the quotient at h0; scale: the floor of the error measure for this component
     (1e-3 of its vector's largest FD)."""
-    quotients = {h0: coarse}
+    quotients = {0: coarse}
+
+    def at(k):
+        if k not in quotients:
+            quotients[k] = quotient(f, x0, i, h0 * 0.5**k)
+        return quotients[k]
+
     tried = []
-    for h, neighbour in step_pairs(h0, halvings):
-        quotients[h] = quotient(f, x0, i, h)
-        fine_step = min(h, neighbour)
-        fine, wide = quotients[fine_step], quotients[max(h, neighbour)]
-        gap = abs(fine - wide) / max(abs(fine), scale, np.finfo(np.float64).tiny)
+    for window in step_windows(halvings):
+        values = [at(k) for k in window]
+        fine = values[-1]
+        gap = max(abs(values[0] - values[1]), abs(values[1] - values[2])) / max(
+            abs(fine), scale, np.finfo(np.float64).tiny)
         if gap <= AGREEMENT * threshold:
-            return fine, fine_step, len(tried), True
-        tried.append((gap, fine, fine_step))
-    _, fine, fine_step = min(tried)
-    return fine, fine_step, len(tried), False
+            return fine, h0 * 0.5 ** window[-1], len(quotients) - 1, True
+        tried.append((gap, fine, h0 * 0.5 ** window[-1]))
+    _, fine, step = min(tried)
+    return fine, step, len(quotients) - 1, False
 
 
 def sweep_one(sim, label, threshold, halvings, seed):
