@@ -23,6 +23,11 @@ def xp(request):
     return {"numpy": np, "array_api_strict": array_api_strict}[request.param]
 
 
+def arr(xp, values):
+    """A float64 array of namespace ``xp`` holding ``values``."""
+    return xp.asarray(np.asarray(values, dtype=np.float64))
+
+
 def to_numpy(x):
     """A float64 NumPy copy of an array of any namespace (or a Python scalar)."""
     if isinstance(x, np.ndarray) or np.isscalar(x):

@@ -24,6 +24,7 @@ from arraybragg.cell import (
 )
 from arraybragg.gradcheck import central_difference, default_steps, relative_errors
 from arraybragg.rotation import rotation_xyz, rotation_xyz_vjp
+from conftest import arr, to_numpy
 
 XPS = [np, array_api_strict]
 PARITY = Path(__file__).resolve().parents[2] / "shared" / "parity"
@@ -80,14 +81,6 @@ A_MAT_NANOBRAGG_DIRECT = [
 ]
 
 
-def arr(xp, values):
-    return xp.asarray(np.asarray(values, dtype=np.float64))
-
-
-def host(x):
-    return np.asarray(x, dtype=np.float64)
-
-
 def omega_squared(cell):
     ca, cb, cg = (math.cos(math.radians(t)) for t in cell[3:])
     return 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg
@@ -112,7 +105,7 @@ def valid_cells(draw):
 @settings(max_examples=40, deadline=None)
 @given(cell=valid_cells())
 def test_direct_matrix_identities(xp, cell):
-    d = host(direct_matrix_A(arr(xp, cell)))
+    d = to_numpy(direct_matrix_A(arr(xp, cell)))
     a, b, c = cell[:3]
     np.testing.assert_allclose(np.linalg.norm(d, axis=1), cell[:3], rtol=1e-13)
     assert d[1, 0] == 0.0 and d[2, 0] == 0.0 and d[2, 1] == 0.0  # standard setting
@@ -121,7 +114,7 @@ def test_direct_matrix_identities(xp, cell):
     np.testing.assert_allclose(recovered[:3], cell[:3], rtol=1e-13)
     np.testing.assert_allclose(recovered[3:], cell[3:], atol=1e-10)
 
-    b_star = host(reciprocal_matrix_per_A(arr(xp, d)))
+    b_star = to_numpy(reciprocal_matrix_per_A(arr(xp, d)))
     np.testing.assert_allclose(d @ b_star, np.eye(3), atol=1e-13)  # a.a* = 1, a.b* = 0, ...
     assert b_star[1, 0] == 0.0 and b_star[2, 0] == 0.0 and b_star[2, 1] == 0.0  # a* along x, b* in xy
     assert b_star[0, 0] > 0 and b_star[1, 1] > 0 and b_star[2, 2] > 0
@@ -139,7 +132,7 @@ def test_direct_matrix_identities(xp, cell):
 def test_direct_matrix_is_nanobragg_where_nanobragg_builds_the_requested_cell(xp):
     cell = (70.0, 80.0, 90.0, 90.0, 95.0, 90.0)
     direct, _ = NANOBRAGG_CELL_VECTORS[cell]
-    np.testing.assert_allclose(host(direct_matrix_A(arr(xp, cell))), direct, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(to_numpy(direct_matrix_A(arr(xp, cell))), direct, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("xp", XPS)
@@ -147,17 +140,17 @@ def test_direct_matrix_is_nanobragg_where_nanobragg_builds_the_requested_cell(xp
 def test_nanobragg_cell_matrices_reproduce_nanobragg(xp, cell):
     direct, reciprocal = NANOBRAGG_CELL_VECTORS[cell]
     d, b = nanobragg_cell_matrices(arr(xp, cell))
-    np.testing.assert_allclose(host(d), direct, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(host(b), reciprocal, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(to_numpy(d), direct, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(to_numpy(b), reciprocal, rtol=0, atol=1e-15)
 
 
 def test_nanobragg_cell_differs_from_the_requested_triclinic_cell():
     cell = (70.0, 80.0, 90.0, 75.0, 85.0, 95.0)
-    d, b = (host(m) for m in nanobragg_cell_matrices(arr(np, cell)))
+    d, b = (to_numpy(m) for m in nanobragg_cell_matrices(arr(np, cell)))
     built = cell_from_direct_matrix(d)
     np.testing.assert_allclose(built[:3], cell[:3], rtol=1e-14)
     np.testing.assert_allclose(built[3:], NANOBRAGG_BUILT_ANGLES_DEG, atol=5e-5)
-    assert np.abs(d - host(direct_matrix_A(arr(np, cell)))).max() > 1e-2
+    assert np.abs(d - to_numpy(direct_matrix_A(arr(np, cell)))).max() > 1e-2
     # reciprocal vectors are (b x c) / V with the requested V, not the inverse of d
     np.testing.assert_allclose(d @ b, np.eye(3) * np.linalg.det(d) / volume_A3(cell), atol=1e-15)
 
@@ -188,14 +181,14 @@ def test_vectors_agree_with_parity_logs(case):
     args = case["args"]
     log = (PARITY / f"{case['name']}.log").read_text()
     if "-cell" in args:
-        d, b = (host(m) for m in nanobragg_cell_matrices(arr(np, flag_values(args, "-cell", 6))))
+        d, b = (to_numpy(m) for m in nanobragg_cell_matrices(arr(np, flag_values(args, "-cell", 6))))
     else:
         lam = flag_values(args, "-lambda", 1)[0] if "-lambda" in args else 1.0
         a_matrix = np.loadtxt(PARITY / args[args.index("-mat") + 1], max_rows=3)
         b = a_matrix / lam
         d = np.linalg.inv(b)
     if "-misset" in args:
-        r = host(rotation_xyz(arr(np, np.radians(flag_values(args, "-misset", 3)))))
+        r = to_numpy(rotation_xyz(arr(np, np.radians(flag_values(args, "-misset", 3)))))
         d, b = d @ r.T, r @ b
     np.testing.assert_allclose(printed_vectors(log, "real-space cell vectors"), d.T, rtol=0, atol=6e-9)
     np.testing.assert_allclose(printed_vectors(log, "reciprocal-space cell vectors"), b, rtol=0, atol=6e-9)
@@ -241,9 +234,9 @@ def test_direct_matrix_vjp_matches_central_differences(xp, cell):
     x0 = np.array(cell)
 
     def objective(p):
-        return np.sum(bar * host(direct_matrix_A(arr(xp, p))))
+        return np.sum(bar * to_numpy(direct_matrix_A(arr(xp, p))))
 
-    adjoint = host(direct_matrix_A_vjp(arr(xp, x0), arr(xp, bar)))
+    adjoint = to_numpy(direct_matrix_A_vjp(arr(xp, x0), arr(xp, bar)))
     assert_adjoint_matches_fd(adjoint, central_difference(objective, x0, default_steps(x0)))
 
 
@@ -257,16 +250,16 @@ def test_nanobragg_cell_matrices_vjp_matches_central_differences(xp, cell):
 
     def objective(p):
         d, b = nanobragg_cell_matrices(arr(xp, p))
-        return np.sum(d_bar * host(d)) + np.sum(b_bar * host(b))
+        return np.sum(d_bar * to_numpy(d)) + np.sum(b_bar * to_numpy(b))
 
-    adjoint = host(nanobragg_cell_matrices_vjp(arr(xp, x0), arr(xp, d_bar), arr(xp, b_bar)))
+    adjoint = to_numpy(nanobragg_cell_matrices_vjp(arr(xp, x0), arr(xp, d_bar), arr(xp, b_bar)))
     assert_adjoint_matches_fd(adjoint, central_difference(objective, x0, default_steps(x0)))
     for only_d, only_b in ((d_bar, 0 * b_bar), (0 * d_bar, b_bar)):
-        part = host(nanobragg_cell_matrices_vjp(arr(xp, x0), arr(xp, only_d), arr(xp, only_b)))
+        part = to_numpy(nanobragg_cell_matrices_vjp(arr(xp, x0), arr(xp, only_d), arr(xp, only_b)))
 
         def partial_objective(p, only_d=only_d, only_b=only_b):
             d, b = nanobragg_cell_matrices(arr(xp, p))
-            return np.sum(only_d * host(d)) + np.sum(only_b * host(b))
+            return np.sum(only_d * to_numpy(d)) + np.sum(only_b * to_numpy(b))
 
         assert_adjoint_matches_fd(part, central_difference(partial_objective, x0, default_steps(x0)))
 
@@ -279,8 +272,8 @@ def test_cell_and_misset_chain_matches_central_differences(xp):
     x0 = np.array([70.0, 80.0, 90.0, 75.0, 85.0, 95.0, 10.0, 20.0, 30.0])
 
     def forward(p):
-        d0, b0 = (host(m) for m in nanobragg_cell_matrices(arr(xp, p[:6])))
-        r = host(rotation_xyz(arr(xp, np.radians(p[6:]))))
+        d0, b0 = (to_numpy(m) for m in nanobragg_cell_matrices(arr(xp, p[:6])))
+        r = to_numpy(rotation_xyz(arr(xp, np.radians(p[6:]))))
         return d0, b0, r
 
     def objective(p):
@@ -290,8 +283,8 @@ def test_cell_and_misset_chain_matches_central_differences(xp):
     def gradient(p):
         d0, b0, r = forward(p)
         r_bar = d_bar.T @ d0 + b_bar @ b0.T
-        cell_bar = host(nanobragg_cell_matrices_vjp(arr(xp, p[:6]), arr(xp, d_bar @ r), arr(xp, r.T @ b_bar)))
-        misset_bar = host(rotation_xyz_vjp(arr(xp, np.radians(p[6:])), arr(xp, r_bar))) * np.pi / 180
+        cell_bar = to_numpy(nanobragg_cell_matrices_vjp(arr(xp, p[:6]), arr(xp, d_bar @ r), arr(xp, r.T @ b_bar)))
+        misset_bar = to_numpy(rotation_xyz_vjp(arr(xp, np.radians(p[6:])), arr(xp, r_bar))) * np.pi / 180
         return np.concatenate([cell_bar, misset_bar])
 
     assert_adjoint_matches_fd(gradient(x0), central_difference(objective, x0, default_steps(x0)))
@@ -304,35 +297,35 @@ def test_matrix_cell_keeps_orientation_and_its_adjoint():
     d_bar = np.random.default_rng(14).normal(size=(3, 3))
 
     def objective(p):
-        return np.sum(d_bar * (host(direct_matrix_A(arr(np, p))) @ u.T))
+        return np.sum(d_bar * (to_numpy(direct_matrix_A(arr(np, p))) @ u.T))
 
     x0 = np.array(cell)
-    adjoint = host(direct_matrix_A_vjp(arr(np, x0), arr(np, d_bar @ u)))
+    adjoint = to_numpy(direct_matrix_A_vjp(arr(np, x0), arr(np, d_bar @ u)))
     assert_adjoint_matches_fd(adjoint, central_difference(objective, x0, default_steps(x0)))
 
 
 @pytest.mark.parametrize("xp", XPS)
 def test_reciprocal_metric(xp):
     cell = TRICLINIC_CELLS[0]
-    d = host(direct_matrix_A(arr(xp, cell)))
-    g = host(reciprocal_metric_per_A2(arr(xp, d)))
+    d = to_numpy(direct_matrix_A(arr(xp, cell)))
+    g = to_numpy(reciprocal_metric_per_A2(arr(xp, d)))
     b = np.linalg.inv(d)
     np.testing.assert_allclose(g, b.T @ b, rtol=1e-12)
     np.testing.assert_allclose(np.diag(g), np.linalg.norm(b, axis=0) ** 2, rtol=1e-12)  # 1 / d_100^2 ...
-    r = host(rotation_xyz(arr(xp, [0.3, -0.7, 1.9])))
-    np.testing.assert_allclose(host(reciprocal_metric_per_A2(arr(xp, d @ r.T))), g, rtol=1e-12)
+    r = to_numpy(rotation_xyz(arr(xp, [0.3, -0.7, 1.9])))
+    np.testing.assert_allclose(to_numpy(reciprocal_metric_per_A2(arr(xp, d @ r.T))), g, rtol=1e-12)
 
 
 @pytest.mark.parametrize("xp", XPS)
 def test_reciprocal_metric_vjp_matches_central_differences(xp):
     rng = np.random.default_rng(9)
-    d0 = host(direct_matrix_A(arr(xp, TRICLINIC_CELLS[1]))) @ host(rotation_xyz(arr(xp, [0.2, 0.5, -1.0]))).T
+    d0 = to_numpy(direct_matrix_A(arr(xp, TRICLINIC_CELLS[1]))) @ to_numpy(rotation_xyz(arr(xp, [0.2, 0.5, -1.0]))).T
     g_bar = rng.normal(size=(3, 3)) * 1e6  # G* entries are ~1e-3 Å^-2
 
     def objective(flat):
-        return np.sum(g_bar * host(reciprocal_metric_per_A2(arr(xp, flat.reshape(3, 3)))))
+        return np.sum(g_bar * to_numpy(reciprocal_metric_per_A2(arr(xp, flat.reshape(3, 3)))))
 
-    adjoint = host(reciprocal_metric_per_A2_vjp(arr(xp, d0), arr(xp, g_bar))).reshape(-1)
+    adjoint = to_numpy(reciprocal_metric_per_A2_vjp(arr(xp, d0), arr(xp, g_bar))).reshape(-1)
     numeric = central_difference(objective, d0.reshape(-1), default_steps(d0.reshape(-1)))
     assert_adjoint_matches_fd(adjoint, numeric)
 
@@ -347,23 +340,23 @@ def random_rotation(rng):
 def test_orientation_from_reciprocal_matrix_round_trip(cell):
     rng = np.random.default_rng(10)
     u = random_rotation(rng)
-    b_star = u @ np.linalg.inv(host(direct_matrix_A(arr(np, cell))))
+    b_star = u @ np.linalg.inv(to_numpy(direct_matrix_A(arr(np, cell))))
     found, found_u = orientation_from_reciprocal_matrix(b_star)
     np.testing.assert_allclose(found, cell, rtol=1e-12)
     np.testing.assert_allclose(found_u, u, atol=1e-13)
-    np.testing.assert_allclose(host(direct_matrix_A(arr(np, found))) @ found_u.T, np.linalg.inv(b_star),
+    np.testing.assert_allclose(to_numpy(direct_matrix_A(arr(np, found))) @ found_u.T, np.linalg.inv(b_star),
                                rtol=0, atol=1e-10 * max(cell[:3]))
 
 
 def test_orientation_keeps_a_left_handed_matrix():
     cell = TRICLINIC_CELLS[0]
     u = random_rotation(np.random.default_rng(12))
-    b_star = u @ np.linalg.inv(host(direct_matrix_A(arr(np, cell))))
+    b_star = u @ np.linalg.inv(to_numpy(direct_matrix_A(arr(np, cell))))
     b_star[:, 1] *= -1.0  # swap the hand of b*
     found, found_u = orientation_from_reciprocal_matrix(b_star)
     assert np.linalg.det(found_u) == pytest.approx(-1.0, abs=1e-13)
     np.testing.assert_allclose(found_u @ found_u.T, np.eye(3), atol=1e-14)
-    np.testing.assert_allclose(host(direct_matrix_A(arr(np, found))) @ found_u.T, np.linalg.inv(b_star),
+    np.testing.assert_allclose(to_numpy(direct_matrix_A(arr(np, found))) @ found_u.T, np.linalg.inv(b_star),
                                atol=1e-10 * max(cell[:3]))
 
 
@@ -372,7 +365,7 @@ def test_orientation_of_the_reference_mosflm_matrix():
     cell, u = orientation_from_reciprocal_matrix(b_star)
     # the file's 8 decimals (±5e-9 on entries ~1e-2) fix the cell to a few 1e-7 relative
     np.testing.assert_allclose(cell, A_MAT_CELL, rtol=1e-6, atol=0)
-    d = host(direct_matrix_A(arr(np, cell))) @ u.T
+    d = to_numpy(direct_matrix_A(arr(np, cell))) @ u.T
     np.testing.assert_allclose(d, np.linalg.inv(b_star), rtol=0, atol=1e-10)
     np.testing.assert_allclose(d, A_MAT_NANOBRAGG_DIRECT, rtol=0, atol=1e-10)
     if (PARITY / "inputs" / "A.mat").exists():

@@ -15,14 +15,10 @@ from arraybragg.lattice_factor import (GAUSS_WIDTH, ROUND_NORM, TOPHAT_RADIUS_SQ
                                        lattice_factor, lattice_factor_grad, nearest_index, reciprocal_distance_sqr,
                                        round_factor, round_factor_grad, sinc3_of_square, sinc3_of_square_derivative,
                                        square_factor, square_factor_grad, tophat_factor)
-from conftest import to_numpy
+from conftest import arr, to_numpy
 
 CUBIC_100_METRIC = np.eye(3) / 100.0**2
 TRICLINIC_METRIC = np.array([[2.1e-4, 1.5e-5, -2.0e-5], [1.5e-5, 1.7e-4, 8.0e-6], [-2.0e-5, 8.0e-6, 1.3e-4]])
-
-
-def arr(xp, values):
-    return xp.asarray(np.asarray(values, dtype=np.float64))
 
 
 def central(f, x, step):

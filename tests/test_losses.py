@@ -9,21 +9,9 @@ from array_api_compat import array_namespace
 
 from arraybragg.gradcheck import central_difference, default_steps
 from arraybragg.losses import poisson_nll, sum_of_squares
+from conftest import arr, to_numpy
 
 FD_REL_TOL = 1e-8  # |grad . v - FD along v| / |FD along v|, float64, default_steps
-
-
-@pytest.fixture(params=["numpy", "array_api_strict"])
-def xp(request):
-    return {"numpy": np, "array_api_strict": array_api_strict}[request.param]
-
-
-def arr(xp, values):
-    return xp.asarray(np.asarray(values, dtype=np.float64))
-
-
-def host(x):
-    return np.asarray(x, dtype=np.float64)
 
 
 def check_gradient_by_fd(xp, loss, image):
@@ -38,7 +26,7 @@ def check_gradient_by_fd(xp, loss, image):
             return float(loss(arr(xp, image + t[0] * v))[0])
 
         numeric = central_difference(along, np.zeros(1), default_steps(np.zeros(1)))[0]
-        assert abs(np.sum(host(grad) * v) - numeric) <= FD_REL_TOL * abs(numeric)
+        assert abs(np.sum(to_numpy(grad) * v) - numeric) <= FD_REL_TOL * abs(numeric)
 
 
 def test_sum_of_squares_value_and_gradient(xp):
@@ -48,12 +36,12 @@ def test_sum_of_squares_value_and_gradient(xp):
     image = target + rng.normal(size=(4, 5))
     value, grad = sum_of_squares(target, weights)(arr(xp, image))
     assert float(value) == pytest.approx(np.sum(weights * (image - target) ** 2), rel=1e-14)
-    np.testing.assert_allclose(host(grad), 2 * weights * (image - target), rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(grad), 2 * weights * (image - target), rtol=1e-14)
     unweighted, _ = sum_of_squares(arr(xp, target))(arr(xp, image))
     assert float(unweighted) == pytest.approx(np.sum((image - target) ** 2), rel=1e-14)
     check_gradient_by_fd(xp, sum_of_squares(target, weights), image)
     zero, zero_grad = sum_of_squares(target)(arr(xp, target))
-    assert float(zero) == 0.0 and not np.any(host(zero_grad))
+    assert float(zero) == 0.0 and not np.any(to_numpy(zero_grad))
 
 
 def test_poisson_nll_value_and_gradient(xp):
@@ -64,7 +52,7 @@ def test_poisson_nll_value_and_gradient(xp):
     mu = image + background
     value, grad = poisson_nll(observed, background)(arr(xp, image))
     assert float(value) == pytest.approx(np.sum(mu - observed * np.log(mu)), rel=1e-14)
-    np.testing.assert_allclose(host(grad), 1 - observed / mu, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(to_numpy(grad), 1 - observed / mu, rtol=1e-14, atol=1e-15)
     check_gradient_by_fd(xp, poisson_nll(observed, background), image)
     check_gradient_by_fd(xp, poisson_nll(arr(xp, observed), arr(xp, np.full(image.shape, 0.2))), image)
 
@@ -74,7 +62,7 @@ def test_poisson_nll_is_stationary_where_the_mean_equals_the_counts(xp):
     background = np.array([[1.0, 0.25, 2.0], [0.0, 0.5, 10.0]])
     loss = poisson_nll(observed, background)
     value, grad = loss(arr(xp, observed - background))
-    np.testing.assert_allclose(host(grad), 0.0, atol=1e-15)
+    np.testing.assert_allclose(to_numpy(grad), 0.0, atol=1e-15)
     # and it is the minimum: moving any pixel raises the loss
     for delta in (-1e-3, 1e-3):
         shifted = float(loss(arr(xp, observed - background + delta))[0])
@@ -86,7 +74,7 @@ def test_poisson_nll_pixels_without_counts(xp):
     image = np.array([0.0, 2.5, 3.0])
     value, grad = poisson_nll(observed)(arr(xp, image))
     assert float(value) == pytest.approx(0.0 + 2.5 + 3.0 - 4.0 * math.log(3.0), rel=1e-14)
-    np.testing.assert_allclose(host(grad), [1.0, 1.0, 1.0 - 4.0 / 3.0], rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(grad), [1.0, 1.0, 1.0 - 4.0 / 3.0], rtol=1e-14)
 
 
 def test_poisson_nll_rejects_zero_mean_where_counted(xp):

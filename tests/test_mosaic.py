@@ -12,6 +12,7 @@ import array_api_strict
 import numpy as np
 import pytest
 
+from conftest import to_numpy
 from arraybragg.mosaic import (
     MosaicBase,
     draw_mosaic_base,
@@ -196,10 +197,6 @@ def test_domain_zero_carries_no_gradient():
     weights = np.zeros((5, 3, 3))
     weights[0] = 1.0
     assert mosaic_rotations_vjp(base, 0.5, weights) == 0.0
-
-
-def to_numpy(x):
-    return np.from_dlpack(x)
 
 
 def test_array_api_strict_namespace_gives_the_numpy_result():

@@ -2,10 +2,10 @@
 
 import math
 
-import array_api_strict
 import numpy as np
 import pytest
 
+from conftest import arr, to_numpy
 from arraybragg.gradcheck import central_difference
 from arraybragg.rotation import (
     rotation_axis_angle,
@@ -15,19 +15,6 @@ from arraybragg.rotation import (
 )
 
 FD_REL_TOL = 1e-8
-
-
-@pytest.fixture(params=["numpy", "array_api_strict"])
-def xp(request):
-    return {"numpy": np, "array_api_strict": array_api_strict}[request.param]
-
-
-def arr(xp, values):
-    return xp.asarray(np.asarray(values, dtype=np.float64))
-
-
-def host(x):
-    return np.asarray(x, dtype=np.float64)
 
 
 def explicit_rx(t):
@@ -59,26 +46,26 @@ def rotate_axis_reference(v, axis, phi):
 
 def test_rotation_xyz_single_axes_are_the_explicit_matrices(xp):
     t = 0.37
-    np.testing.assert_allclose(host(rotation_xyz(arr(xp, [t, 0, 0]))), explicit_rx(t), atol=1e-15)
-    np.testing.assert_allclose(host(rotation_xyz(arr(xp, [0, t, 0]))), explicit_ry(t), atol=1e-15)
-    np.testing.assert_allclose(host(rotation_xyz(arr(xp, [0, 0, t]))), explicit_rz(t), atol=1e-15)
+    np.testing.assert_allclose(to_numpy(rotation_xyz(arr(xp, [t, 0, 0]))), explicit_rx(t), atol=1e-15)
+    np.testing.assert_allclose(to_numpy(rotation_xyz(arr(xp, [0, t, 0]))), explicit_ry(t), atol=1e-15)
+    np.testing.assert_allclose(to_numpy(rotation_xyz(arr(xp, [0, 0, t]))), explicit_rz(t), atol=1e-15)
 
 
 def test_rotation_xyz_rotates_about_x_first(xp):
     angles = [0.3, -1.1, 2.0]
     expected = explicit_rz(angles[2]) @ explicit_ry(angles[1]) @ explicit_rx(angles[0])
-    r = host(rotation_xyz(arr(xp, angles)))
+    r = to_numpy(rotation_xyz(arr(xp, angles)))
     np.testing.assert_allclose(r, expected, atol=1e-15)
     # quarter turns: about x first sends +y to +z, then about y sends +z to +x
     # (y first would leave +y in place and x would then send it to +z)
-    quarter = host(rotation_xyz(arr(xp, [math.pi / 2, math.pi / 2, 0.0])))
+    quarter = to_numpy(rotation_xyz(arr(xp, [math.pi / 2, math.pi / 2, 0.0])))
     np.testing.assert_allclose(quarter @ [0, 1, 0], [1, 0, 0], atol=1e-15)
 
 
 def test_rotation_xyz_is_proper_orthonormal(xp):
     rng = np.random.default_rng(11)
     for angles in rng.uniform(-math.pi, math.pi, size=(5, 3)):
-        r = host(rotation_xyz(arr(xp, angles)))
+        r = to_numpy(rotation_xyz(arr(xp, angles)))
         np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-14)
         assert np.linalg.det(r) == pytest.approx(1.0, abs=1e-14)
 
@@ -91,7 +78,7 @@ def test_rotation_xyz_rejects_wrong_shape():
 def test_rotation_axis_angle_matches_rotate_axis_formula_for_any_axis(xp):
     v = np.array([0.3, -1.2, 2.5])
     for axis in ([0.0, 0.6, 0.8], [1.3, -0.4, 0.7]):  # unit, and not unit: used as given
-        r = host(rotation_axis_angle(arr(xp, axis), arr(xp, 0.83)))
+        r = to_numpy(rotation_axis_angle(arr(xp, axis), arr(xp, 0.83)))
         np.testing.assert_allclose(r @ v, rotate_axis_reference(v, axis, 0.83), atol=1e-14)
 
 
@@ -100,7 +87,7 @@ def test_rotation_axis_angle_is_proper_orthonormal_for_unit_axes(xp):
     axes = rng.normal(size=(6, 3))
     axes /= np.linalg.norm(axes, axis=1, keepdims=True)
     angles = rng.uniform(-3, 3, size=6)
-    r = host(rotation_axis_angle(arr(xp, axes), arr(xp, angles)))
+    r = to_numpy(rotation_axis_angle(arr(xp, axes), arr(xp, angles)))
     assert r.shape == (6, 3, 3)
     np.testing.assert_allclose(r @ np.swapaxes(r, 1, 2), np.broadcast_to(np.eye(3), r.shape), atol=1e-14)
     np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-14)
@@ -117,7 +104,7 @@ def test_rotation_axis_angle_broadcasting(xp):
     assert rotation_axis_angle(arr(xp, [0, 0, 1]), arr(xp, 0.1)).shape == (3, 3)
     assert rotation_axis_angle(axes, arr(xp, 0.1)).shape == (3, 3, 3)
     assert rotation_axis_angle(arr(xp, [0, 0, 1]), angles).shape == (3, 3, 3)
-    batched = host(rotation_axis_angle(axes, angles))
+    batched = to_numpy(rotation_axis_angle(axes, angles))
     for i, explicit in enumerate((explicit_rx, explicit_ry, explicit_rz)):
         np.testing.assert_allclose(batched[i], explicit(0.1 * (i + 1)), atol=1e-15)
 
@@ -135,9 +122,9 @@ def test_rotation_xyz_vjp_matches_central_differences(xp):
     bar = rng.normal(size=(3, 3))
 
     def objective(t):
-        return np.sum(bar * host(rotation_xyz(arr(xp, t))))
+        return np.sum(bar * to_numpy(rotation_xyz(arr(xp, t))))
 
-    adjoint = host(rotation_xyz_vjp(arr(xp, angles), arr(xp, bar)))
+    adjoint = to_numpy(rotation_xyz_vjp(arr(xp, angles), arr(xp, bar)))
     numeric = central_difference(objective, angles, 1e-5)
     np.testing.assert_allclose(adjoint, numeric, rtol=FD_REL_TOL, atol=FD_REL_TOL * np.abs(numeric).max())
 
@@ -153,9 +140,9 @@ def test_rotation_axis_angle_vjp_matches_central_differences(xp, axis_shape, ang
     bar = rng.normal(size=out_shape)
 
     def objective(t):
-        return np.sum(bar * host(rotation_axis_angle(arr(xp, axis), arr(xp, t.reshape(angle_shape)))))
+        return np.sum(bar * to_numpy(rotation_axis_angle(arr(xp, axis), arr(xp, t.reshape(angle_shape)))))
 
-    adjoint = host(rotation_axis_angle_vjp(arr(xp, axis), arr(xp, angle), arr(xp, bar)))
+    adjoint = to_numpy(rotation_axis_angle_vjp(arr(xp, axis), arr(xp, angle), arr(xp, bar)))
     assert adjoint.shape == angle_shape
     numeric = central_difference(objective, angle.reshape(-1), 1e-5).reshape(angle_shape)
     np.testing.assert_allclose(adjoint, numeric, rtol=FD_REL_TOL, atol=FD_REL_TOL * np.abs(numeric).max())

@@ -6,14 +6,10 @@ import pytest
 import arraybragg
 from arraybragg.hkl import HKLTable, read_hkl
 from arraybragg.structure_factor import (interpolation_out_of_range, lagrange_weights, nearest_F, tricubic_F)
-from conftest import PARITY_INPUTS, small_simulation, to_numpy
+from conftest import PARITY_INPUTS, arr, small_simulation, to_numpy
 
 HKL_MIN = (-5, -4, -4)
 SHAPE = (10, 10, 9)          # h -5..4, k -4..5, l -4..4 (the parity P1.hkl box)
-
-
-def arr(xp, values):
-    return xp.asarray(np.asarray(values, dtype=np.float64))
 
 
 def synthetic_grid(function):
