@@ -158,10 +158,8 @@ class Crystal:
 
 
 def _seed(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        _fail(name, value, "an integer")
-    if not -(2**63) <= value < 2**63:
-        _fail(name, value, "a 64-bit integer")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or abs(value) > 2**31 - 1:
+        _fail(name, value, "an integer from -(2**31 - 1) to 2**31 - 1 (the seeds nanoBragg can store)")
     return int(value)
 
 

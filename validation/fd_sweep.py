@@ -57,13 +57,19 @@ QUICK = {"spreads": (0.0, 0.5), "shapes": ("square", "gauss"), "features": ("non
 
 @dataclass(frozen=True)
 class Row:
+    """One gradient component of one configuration.
+
+    step: the finest step of the window used; window: its index in step_windows (0: the first);
+    resolved: whether that window's three quotients agreed.
+    """
+
     config: str
     parameter: str
     adjoint: float
     numeric: float
     rel_error: float
     step: float
-    extra_steps: int
+    window: int
     resolved: bool
 
 
@@ -94,12 +100,13 @@ def quotient(f, x0, i, h):
 
 
 def step_windows(halvings):
-    """Exponents k (step h0 / 2^k) of the three-step windows tried, in order: finer first, then coarser."""
+    """Exponents k (step h0 / 2^k) of the three-step windows, in the order tried: from h0 down to
+    h0 / 2^halvings, then up to 4 h0."""
     return [(k, k + 1, k + 2) for k in range(halvings - 1)] + [(-1, 0, 1), (-2, -1, 0)]
 
 
 def resolved_difference(f, x0, i, h0, coarse, threshold, halvings, scale):
-    """(central difference, step, extra steps evaluated, resolved) from the first window of three
+    """(central difference, step, index of the window used, resolved): the first window of three
     successive steps whose quotients agree (module docstring).
 
     coarse: the quotient at h0; scale: the floor of the error measure for this component
@@ -112,16 +119,16 @@ def resolved_difference(f, x0, i, h0, coarse, threshold, halvings, scale):
         return quotients[k]
 
     tried = []
-    for window in step_windows(halvings):
+    for index, window in enumerate(step_windows(halvings)):
         values = [at(k) for k in window]
         fine = values[-1]
         gap = max(abs(values[0] - values[1]), abs(values[1] - values[2])) / max(
             abs(fine), scale, np.finfo(np.float64).tiny)
         if gap <= AGREEMENT * threshold:
-            return fine, h0 * 0.5 ** window[-1], len(quotients) - 1, True
-        tried.append((gap, fine, h0 * 0.5 ** window[-1]))
-    _, fine, step = min(tried)
-    return fine, step, len(quotients) - 1, False
+            return fine, h0 * 0.5 ** window[-1], index, True
+        tried.append((gap, fine, h0 * 0.5 ** window[-1], index))
+    _, fine, step, index = min(tried)
+    return fine, step, index, False
 
 
 def sweep_one(sim, label, threshold, halvings, seed):
@@ -182,9 +189,15 @@ def plot(rows, threshold, path):
              title="gradient components (zero components omitted)")
     left.legend(fontsize=7, ncol=2)
 
-    errors = np.array([max(r.rel_error, 1e-17) for r in rows])
-    colors = ["tab:red" if e > threshold else "tab:blue" for e in errors]
-    right.scatter(np.arange(errors.size), errors, s=6, c=colors)
+    errors = np.array([r.rel_error for r in rows])
+    index = np.arange(errors.size)
+    exact = errors == 0.0
+    floor = min(np.min(errors[~exact], initial=threshold), threshold) / 10.0
+    right.scatter(index[~exact], errors[~exact], s=6,
+                  c=["tab:red" if e > threshold else "tab:blue" for e in errors[~exact]], label="components")
+    if exact.any():
+        right.scatter(index[exact], np.full(exact.sum(), floor), s=6, c="tab:gray",
+                      label=f"adjoint = FD = 0 exactly (top-hat), drawn at {floor:.0e}")
     right.axhline(threshold, color="k", lw=0.8, ls="--", label=f"threshold {threshold:g}")
     right.set(yscale="log", xlabel="component (configuration-major)", ylabel="relative error",
               title="|adjoint - FD| / max(|FD|, 1e-3 max |FD| of its vector)")
@@ -208,7 +221,8 @@ def parse_args(argv):
     p.add_argument("--pixels", type=int, default=24, help="detector pixels along each side (default 24)")
     p.add_argument("--domains", type=int, default=10, help="mosaic domains (default 10)")
     p.add_argument("--threshold", type=float, default=1e-6, help="largest allowed relative error (default 1e-6)")
-    p.add_argument("--halvings", type=int, default=8, help="halvings of the first step tried per component (default 8)")
+    p.add_argument("--halvings", type=int, default=10,
+                   help="halvings of the first step tried per component (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random cotangent (default 0)")
     p.add_argument("--output", type=Path, default=Path(__file__).parent / "out" / "fd_sweep.png",
                    help="plot path (default validation/out/fd_sweep.png)")
@@ -233,7 +247,7 @@ def main(argv=None):
     worst = max(rows, key=lambda r: r.rel_error)
     print(f"\n{len(points)} configurations, {len(rows)} components in {time.perf_counter() - start:.0f} s; "
           f"largest relative error {worst.rel_error:.2e} ({worst.config}, {worst.parameter}); "
-          f"{sum(r.extra_steps > 0 for r in rows)} needed another step than the first; "
+          f"{sum(r.window > 0 for r in rows)} needed other steps than the first window; "
           f"{sum(not r.resolved for r in rows)} unresolved; {len(failed)} failed")
     plot(rows, args.threshold, args.output)
     print(f"plot: {args.output}")
