@@ -100,7 +100,7 @@ def _total_cells(n_cells):
     return float(n_cells[0] * n_cells[1] * n_cells[2])
 
 
-def square_factor(dh, n_cells):
+def square_factor(dh, n_cells, fudge=1.0, recip_metric=None):
     """Parallelepiped crystal: product over axes with N > 1 of sin(N pi dh)/sin(pi dh); (...,)."""
     xp = array_namespace(dh)
     value = xp.ones_like(dh[..., 0])
@@ -110,7 +110,7 @@ def square_factor(dh, n_cells):
     return value
 
 
-def square_factor_grad(dh, n_cells):
+def square_factor_grad(dh, n_cells, fudge=1.0, recip_metric=None):
     """(value (...,), d value / d dh (..., 3)) of :func:`square_factor`."""
     xp = array_namespace(dh)
     ones = xp.ones_like(dh[..., 0])
@@ -126,13 +126,13 @@ def _round_argument(dh, n_cells, fudge):
     return fudge * math.pi**2 * xp.sum(dh * dh * scale, axis=-1), scale
 
 
-def round_factor(dh, n_cells, fudge):
+def round_factor(dh, n_cells, fudge, recip_metric=None):
     """Ellipsoidal crystal: N^3 0.7236 sinc3(pi sqrt(fudge sum((dh N)^2))); (...,)."""
     v, _ = _round_argument(dh, n_cells, fudge)
     return _total_cells(n_cells) * ROUND_NORM * sinc3_of_square(v)
 
 
-def round_factor_grad(dh, n_cells, fudge):
+def round_factor_grad(dh, n_cells, fudge, recip_metric=None):
     """(value, d value / d dh (..., 3)) of :func:`round_factor`."""
     v, scale = _round_argument(dh, n_cells, fudge)
     amplitude = _total_cells(n_cells) * ROUND_NORM
@@ -172,24 +172,20 @@ def tophat_factor(dh, n_cells, fudge, recip_metric):
     return xp.where(inside, xp.full_like(dh[..., 0], _total_cells(n_cells)), xp.zeros_like(dh[..., 0]))
 
 
+def tophat_factor_grad(dh, n_cells, fudge, recip_metric):
+    """(value, 0): the top-hat is flat inside and outside its edge."""
+    return tophat_factor(dh, n_cells, fudge, recip_metric), 0.0 * dh
+
+
+SHAPES = {"square": (square_factor, square_factor_grad), "round": (round_factor, round_factor_grad),
+          "gauss": (gauss_factor, gauss_factor_grad), "tophat": (tophat_factor, tophat_factor_grad)}
+
+
 def lattice_factor(shape, dh, n_cells, fudge, recip_metric):
     """F_latt of ``shape`` ('square', 'round', 'gauss', 'tophat') at dh (..., 3)."""
-    if shape == "square":
-        return square_factor(dh, n_cells)
-    if shape == "round":
-        return round_factor(dh, n_cells, fudge)
-    if shape == "gauss":
-        return gauss_factor(dh, n_cells, fudge, recip_metric)
-    return tophat_factor(dh, n_cells, fudge, recip_metric)
+    return SHAPES[shape][0](dh, n_cells, fudge, recip_metric)
 
 
 def lattice_factor_grad(shape, dh, n_cells, fudge, recip_metric):
     """(F_latt, dF_latt/d dh (..., 3)); the top-hat derivative is 0 almost everywhere."""
-    if shape == "square":
-        return square_factor_grad(dh, n_cells)
-    if shape == "round":
-        return round_factor_grad(dh, n_cells, fudge)
-    if shape == "gauss":
-        return gauss_factor_grad(dh, n_cells, fudge, recip_metric)
-    value = tophat_factor(dh, n_cells, fudge, recip_metric)
-    return value, 0.0 * dh
+    return SHAPES[shape][1](dh, n_cells, fudge, recip_metric)

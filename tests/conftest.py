@@ -28,6 +28,16 @@ def arr(xp, values):
     return xp.asarray(np.asarray(values, dtype=np.float64))
 
 
+def central_difference_columns(func, points, step):
+    """(n, 3) central differences of func (n, 3) -> (n,) along each column of ``points``."""
+    columns = []
+    for axis in range(points.shape[1]):
+        e = np.zeros(points.shape[1])
+        e[axis] = step
+        columns.append((func(points + e) - func(points - e)) / (2 * step))
+    return np.stack(columns, axis=1)
+
+
 def to_numpy(x):
     """A float64 NumPy copy of an array of any namespace (or a Python scalar)."""
     if isinstance(x, np.ndarray) or np.isscalar(x):
