@@ -17,7 +17,7 @@ from .lattice_factor import lattice_factor, lattice_factor_grad, gauss_exponent_
 from .structure_factor import interpolation_out_of_range, nearest_F, tricubic_F
 from .vectors import cross, unit
 
-DEFAULT_CHUNK_TERMS = 1 << 18
+DEFAULT_CHUNK_TERMS = 1 << 14
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,9 +113,8 @@ def _namespace(inp):
 
 
 def _chunk_pixels(inp):
-    terms = inp.incident.shape[0] * inp.lattice_m.shape[0]
-    per_pixel = terms * (64 if inp.interpolate else 12)
-    return max(1, inp.chunk_terms // max(per_pixel, 1))
+    """Pixels per chunk: ``chunk_terms`` (pixel, source, phi step, domain) evaluations at once."""
+    return max(1, inp.chunk_terms // (inp.incident.shape[0] * inp.lattice_m.shape[0]))
 
 
 def _chunks(inp, region):

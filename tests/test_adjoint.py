@@ -384,7 +384,7 @@ def test_pullback_peak_memory_does_not_grow_with_domains():
     def peak_bytes(domains):
         sim = arraybragg.from_nanobragg_args(
             SMALL + CELLS["cubic"] + ["-gauss_xtal", "-detpixels", "32", "-mosaic_dom", str(domains)])
-        inputs = sim.engine_inputs(chunk_terms=1 << 16)
+        inputs = sim.engine_inputs(chunk_terms=1 << 12)
         cotangent = random_cotangent((32, 32))
         tracemalloc.start()
         try:

@@ -284,7 +284,7 @@ def main(argv=None):
     report_forward(forward, binary, options.threads)
     adjoint = [adjoint_row(n // scale, options, xp) for n in (256, 512)]
     report_adjoint(adjoint)
-    sizes = sorted({1 << 16, 1 << 18, 1 << 20, 1 << 22, engine.DEFAULT_CHUNK_TERMS})
+    sizes = sorted({1 << 12, 1 << 14, 1 << 16, 1 << 18, engine.DEFAULT_CHUNK_TERMS})
     chunks = [chunk_row(512 // scale, c, options, xp) for c in sizes]
     report_chunks(chunks)
     if options.json:
