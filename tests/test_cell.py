@@ -27,7 +27,7 @@ from arraybragg.rotation import rotation_xyz, rotation_xyz_vjp
 from conftest import arr, to_numpy
 
 XPS = [np, array_api_strict]
-PARITY = Path(__file__).resolve().parents[2] / "shared" / "parity"
+PARITY = Path(__file__).resolve().parent / "data" / "parity"
 FD_REL_TOL = 1e-8  # |adjoint - FD| / max(|FD|, 1e-3 max|FD|), float64, default_steps
 TRICLINIC_CELLS = [
     (70.0, 80.0, 90.0, 75.0, 85.0, 95.0),
@@ -174,7 +174,6 @@ def printed_vectors(log_text, title):
     return np.array(rows)  # rows X, Y, Z; columns the three vectors
 
 
-@pytest.mark.skipif(not parity_cases(), reason="shared/parity reference folder not present")
 @pytest.mark.parametrize("case", parity_cases(), ids=lambda c: c["name"])
 def test_vectors_agree_with_parity_logs(case):
     """The printed vectors (8 decimals) of every parity case built from -cell/-misset or -mat."""
