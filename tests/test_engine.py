@@ -9,7 +9,7 @@ from array_api_compat import array_namespace
 
 import arraybragg
 from arraybragg import engine
-from conftest import PARITY_INPUTS, to_numpy
+from conftest import PARITY_INPUTS, small_simulation, to_numpy
 
 HKL = str(PARITY_INPUTS / "P1.hkl")
 
@@ -195,3 +195,11 @@ def test_oversample_thick_without_a_sensor_gives_a_zero_image():
                                          "-oversample_thick".split())
     assert np.all(np.asarray(sim.run()) == 0.0)
     assert np.asarray(sim.replace(oversample_thick=False).run()).max() > 0
+
+
+def test_progress_callback_counts_every_rendered_pixel_once():
+    sim = small_simulation("-roi", "2", "13", "3", "9")
+    inputs = dataclasses.replace(sim.engine_inputs(), chunk_terms=7)
+    seen = []
+    engine.render(inputs, progress=seen.append)
+    assert len(seen) > 1 and sum(seen) == 12 * 7 == engine.count_pixels(inputs)
