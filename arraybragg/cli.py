@@ -14,7 +14,8 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_output
-from .engine import count_pixels, render
+from .engine import count_pixels
+from .engines import select_engine
 from .nanobragg_args import ArgumentError, parse_nanobragg_args
 from .outputs import write_outputs
 from .sampling_rules import NanoBraggWarning
@@ -24,7 +25,8 @@ USAGE = """usage: arraybragg -cell a b c alpha beta gamma | -mat FILE  (-hkl FIL
 Renders a diffraction image with nanoBragg's physics and writes nanoBragg's files (floatimage.bin,
 intimage.img, image.pgm, noiseimage.img unless renamed or switched off with -nopgm / -nonoise).
 Every nanoBragg flag and its aliases are listed in docs/nanobragg.md; our own: -rng numpy|nanobragg,
--nanobragg_compat (reproduce nanoBragg's defects), -params_out FILE (effective parameters as JSON)."""
+-nanobragg_compat (reproduce nanoBragg's defects), -params_out FILE (effective parameters as JSON),
+-engine array|numba|auto (default auto: the fused numba kernels when installed)."""
 
 
 def write_params(path, simulation):
@@ -103,8 +105,10 @@ def run(argv, out=sys.stdout):
     for line in summary_lines(simulation, geometry):
         print(line, file=out)
     inputs = simulation.engine_inputs(geometry=geometry)
+    chosen = select_engine(parsed.outputs.get("engine", "auto"), np)
+    print(f"  {chosen.name} engine", file=out)
     bar = progress_bar(count_pixels(inputs), parsed.outputs.get("progress", True))
-    image = np.asarray(render(inputs, progress=bar.update if bar is not None else None))
+    image = np.asarray(chosen.render(inputs, progress=bar.update if bar is not None else None))
     if bar is not None:
         bar.close()
     printout(image, parsed.outputs, out)

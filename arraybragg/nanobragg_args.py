@@ -165,6 +165,14 @@ def _set_seed(key):
     return action
 
 
+def _set_engine(raw, flag, vals, num):
+    from .engines import NAMES
+
+    if vals[0] not in NAMES:
+        raise ArgumentError(f"{flag} expects one of {', '.join(NAMES)}, got {vals[0]!r}")
+    raw.outputs["engine"] = vals[0]
+
+
 def _set_output_seed(raw, flag, vals, num):
     raw.outputs["seed"] = -num.integer(flag, vals[0])
 
@@ -323,7 +331,7 @@ _FLAGS = {
     "-fudge": (1, _set_real("fudge", _positive)), "-printout_pixel": (2, _printout_pixel),
     "-seed": (1, _set_output_seed), "-mosaic_seed": (1, _set_seed("mosaic_seed")),
     "-misset_seed": (1, _set_seed("misset_seed")), "-water": (1, _set_real("water", _non_negative)),
-    "-params_out": (1, _set_output("params_out")),
+    "-params_out": (1, _set_output("params_out")), "-engine": (1, _set_engine),
 }
 
 ALIASES = {
@@ -490,6 +498,7 @@ _COMPAT_RULES = [
     _rule(["-seed"], 1, _set_output_seed), _rule(["-mosaic_seed"], 1, _set_seed("mosaic_seed")),
     _rule(["-misset_seed"], 1, _set_seed("misset_seed")), _rule(["-water"], 1, _set_real("water")),
     _rule(["-params_out"], 1, _set_output("params_out"), kind="exact"),
+    _rule(["-engine"], 1, _set_engine, kind="exact"),
 ]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine as engine_module
+from . import engines
 from .cell import (direct_matrix_A, direct_matrix_A_vjp, nanobragg_cell_matrices, nanobragg_cell_matrices_vjp,
                    reciprocal_metric_per_A2, reciprocal_metric_per_A2_vjp)
 from .detector import detector_frame
@@ -246,28 +247,33 @@ class Simulation:
             oversample_omega=s.oversample_omega, oversample_polar=s.oversample_polar,
             oversample_thick=s.oversample_thick, chunk_terms=chunk_terms)
 
-    def run(self, xp=None, dtype=None, chunk_terms=engine_module.DEFAULT_CHUNK_TERMS):
+    def run(self, xp=None, dtype=None, chunk_terms=engine_module.DEFAULT_CHUNK_TERMS, engine="auto"):
         """The image, (spixels, fpixels) photons per pixel, in namespace ``xp`` (default NumPy).
 
         ``chunk_terms`` bounds the evaluations held in memory at once (larger suits GPUs).
+        ``engine``: 'array', 'numba' or 'auto' (numba for NumPy inputs when installed; see
+        :func:`arraybragg.engines.select_engine`).
         """
-        return engine_module.render(self.engine_inputs(xp, dtype, chunk_terms=chunk_terms))
+        inputs = self.engine_inputs(xp, dtype, chunk_terms=chunk_terms)
+        return engines.select_engine(engine, np if xp is None else xp, inputs.pix0.dtype).render(inputs)
 
-    def vjp(self, wrt=("cell", "mosaic_spread_deg", "misset_deg"), xp=None):
+    def vjp(self, wrt=("cell", "mosaic_spread_deg", "misset_deg"), xp=None, engine="auto"):
         """(image, pullback); pullback(cotangent) -> {name: gradient of sum(cotangent * image)}.
 
         ``wrt`` names from 'cell' (6: Å, deg), 'mosaic_spread_deg' (per degree) and
         'misset_deg' (3, per degree).  The pullback recomputes the pixel loop: O(image) memory.
+        ``engine`` as in :meth:`run`.
         """
         unknown = set(wrt) - set(WRT_SIZES)
         if unknown:
             raise ValueError(f"wrt={sorted(unknown)} not supported; choose from {sorted(WRT_SIZES)}")
         geo = self.geometry()
         inputs = self.engine_inputs(xp, geometry=geo)
-        image = engine_module.render(inputs)
+        chosen = engines.select_engine(engine, np if xp is None else xp, inputs.pix0.dtype)
+        image = chosen.render(inputs)
 
         def pullback(cotangent):
-            grads = engine_module.render_vjp(inputs, cotangent)
+            grads = chosen.render_vjp(inputs, cotangent)
             return self._chain(geo, {k: None if v is None else host_array(v) for k, v in grads.items()}, wrt)
 
         return image, pullback

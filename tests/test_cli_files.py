@@ -177,3 +177,15 @@ def test_missing_mask_and_bad_hkl_are_one_clear_error(workdir, capsys):
     assert main(["-cell", "100", "100", "100", "90", "90", "90", "-hkl", "bad.hkl"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.hkl" in err[0] and "2" in err[0]
+
+
+def test_engine_flag_chooses_and_reports_the_engine(workdir, capsys):
+    argv = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5", "-detpixels", "24",
+            "-distance", "100", "-nopgm", "-nonoise"]
+    out = io.StringIO()
+    array_image = run(argv + ["-engine", "array"], out=out)
+    assert "array engine" in out.getvalue()
+    np.testing.assert_allclose(_run(argv), array_image, rtol=1e-12, atol=1e-12 * array_image.max())
+    assert main(argv + ["-engine", "gpu"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "-engine" in err[0] and "numba" in err[0]

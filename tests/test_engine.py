@@ -40,7 +40,7 @@ def simulation(name):
 
 @pytest.fixture(scope="module")
 def numpy_images():
-    return {name: np.asarray(simulation(name).run()) for name in list(CONFIGS) + ["compat"]}
+    return {name: np.asarray(simulation(name).run(engine="array")) for name in list(CONFIGS) + ["compat"]}
 
 
 @pytest.mark.parametrize("name", list(CONFIGS) + ["compat"])
@@ -76,7 +76,7 @@ def test_chunking_does_not_change_the_image(name, pixels, numpy_images):
 
 def test_compat_defects_are_present_in_the_test_configuration(numpy_images):
     """The compat configuration really exercises the serial-order defects (else chunking proves little)."""
-    default = np.asarray(arraybragg.from_nanobragg_args(COMPAT.split()[:-1]).run())
+    default = np.asarray(arraybragg.from_nanobragg_args(COMPAT.split()[:-1]).run(engine="array"))
     assert np.count_nonzero(default != numpy_images["compat"]) > 0.25 * default.size
     plan = engine._plan(np, simulation("compat").engine_inputs(), engine._region(simulation("compat").engine_inputs()))
     assert plan.first_evaluation == (0, 0)
@@ -97,7 +97,7 @@ DMIN_WATER = ("-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -lambda 1
 
 def test_dmin_partially_cuts_pixels_in_the_compounding_configuration(numpy_images):
     sim = simulation("compound_dmin_roi")
-    uncut = np.asarray(sim.replace(dmin_A=0.0).run())
+    uncut = np.asarray(sim.replace(dmin_A=0.0).run(engine="array"))
     changed = numpy_images["compound_dmin_roi"] != uncut
     assert 0 < np.count_nonzero(changed) < 10
 
@@ -106,8 +106,8 @@ def test_dmin_removes_whole_pixels_including_water():
     """Pixels whose every term is beyond dmin are exactly 0, water background included."""
     sim = arraybragg.from_nanobragg_args(DMIN_WATER.split())
     assert sim.beam.water_um > 0
-    cut = np.asarray(sim.run())
-    uncut = np.asarray(sim.replace(dmin_A=0.0).run())
+    cut = np.asarray(sim.run(engine="array"))
+    uncut = np.asarray(sim.replace(dmin_A=0.0).run(engine="array"))
     zeroed = cut == 0.0
     assert 0 < np.count_nonzero(zeroed) < 0.5 * cut.size
     assert np.all(uncut[zeroed] > 0)
@@ -122,7 +122,7 @@ def test_dmin_cut_pixel_under_all_oversample_flags_keeps_the_bare_water_term():
     sim = arraybragg.from_nanobragg_args(args)
     inputs = sim.engine_inputs()
     cut = np.asarray(engine.render(inputs))
-    uncut = np.asarray(sim.replace(dmin_A=0.0).run())
+    uncut = np.asarray(sim.replace(dmin_A=0.0).run(engine="array"))
     bare = inputs.scale * inputs.background
     full = np.isclose(cut, bare, rtol=1e-12, atol=0)
     assert full.any()
@@ -137,7 +137,7 @@ def test_float32_is_close_to_float64(name, numpy_images):
     turn into ~1e-4 of a single term; under the compounding flags a pixel is dominated by its last
     term, so there is no averaging to hide that.
     """
-    image32 = np.asarray(simulation(name).run(dtype=np.float32))
+    image32 = np.asarray(simulation(name).run(dtype=np.float32, engine="array"))
     assert image32.dtype == np.float32
     reference = numpy_images[name]
     d = np.abs(image32.astype(np.float64) - reference)
@@ -193,8 +193,8 @@ def test_oversample_thick_without_a_sensor_gives_a_zero_image():
     zero thickness is 0 and multiplies every running sum."""
     sim = arraybragg.from_nanobragg_args("-cell 50 50 50 90 90 90 -default_F 1 -N 3 -detpixels 8 -oversample 1 "
                                          "-oversample_thick".split())
-    assert np.all(np.asarray(sim.run()) == 0.0)
-    assert np.asarray(sim.replace(oversample_thick=False).run()).max() > 0
+    assert np.all(np.asarray(sim.run(engine="array")) == 0.0)
+    assert np.asarray(sim.replace(oversample_thick=False).run(engine="array")).max() > 0
 
 
 def test_progress_callback_counts_every_rendered_pixel_once():

@@ -55,7 +55,7 @@ def case_argv(name, rng=True, compat=True):
 
 
 def render(argv):
-    return np.asarray(arraybragg.from_nanobragg_args(argv).run())
+    return np.asarray(arraybragg.from_nanobragg_args(argv).run(engine="array"))
 
 
 def test_data_folder_is_complete():

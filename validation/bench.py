@@ -1,10 +1,15 @@
 """Speed and memory of arraybragg's engines, and nanoBragg's time on the same arguments.
 
+Every engine installed here (``arraybragg.engines.ENGINES``: ``array``, and ``numba`` when it
+imports) is measured on the same inputs, unless --engine picks one; JIT compilation happens in
+a warm-up before any timing.
+
 Forward: each standard case is one nanoBragg argument list.  arraybragg builds it with
 ``from_nanobragg_args(args)`` (setup: parsing, host geometry, engine inputs) and renders it
 (render); when ``nanoBragg`` is on PATH the C program runs the same arguments plus
 ``-nonoise -nopgm -floatfile`` in a scratch directory with OMP_NUM_THREADS=--threads, and the
-table shows our time over its wall time and the agreement of the two images.
+table shows each engine's render time over the ``array`` engine's, our time over nanoBragg's
+wall time and the agreement of the two images.
 
 Adjoint: for a 512² image with 10 mosaic domains, the time of ``Simulation.vjp``'s pullback
 over one forward render, and the peak memory (tracemalloc, NumPy only) of each; the peaks at
@@ -31,7 +36,7 @@ import tracemalloc
 import numpy as np
 
 import arraybragg
-from arraybragg import engine
+from arraybragg import engine, engines
 from arraybragg.host import host_array
 
 WRT = ("cell", "mosaic_spread_deg", "misset_deg")
@@ -43,9 +48,9 @@ MOSAIC = "-mosaic 0.5 -mosaic_dom 10"
 # mosaic domains (and hence the images) of both programs are the same; it costs nothing extra
 SAME_DOMAINS = ["-rng", "nanobragg"]
 
-# engine name -> (render(inputs) -> image, render_vjp(inputs, cotangent) -> cotangents);
-# Simulation.vjp uses the ``array`` engine
-ENGINES = {"array": (engine.render, engine.render_vjp)}
+# engine name -> (render(inputs) -> image, render_vjp(inputs, cotangent) -> cotangents): every
+# engine installed here; Simulation.vjp takes the same name as its ``engine``
+ENGINES = dict(engines.ENGINES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,47 +148,77 @@ def run_nanobragg(binary, args, threads, repeat):
     return best, image
 
 
-def forward_row(case, options, xp, binary):
-    render = ENGINES[options.engine][0]
+def engine_names(options, xp):
+    """The engines to measure: the one asked for, or every installed engine that runs on ``xp``."""
+    def runs(name):
+        try:
+            engines.select_engine(name, xp)
+        except ValueError:
+            return False
+        return True
+    return [options.engine] if options.engine != "all" else [name for name in ENGINES if runs(name)]
+
+
+def warm_up(name, xp, args):
+    """One render and one pullback, so that first-call costs (JIT compilation) stay out of the tables."""
+    render, render_vjp = ENGINES[name]
+    inputs = setup(args, xp)[1]
+    render_vjp(inputs, render(inputs))
+
+
+def forward_row(case, name, options, xp, nanobragg):
+    """Times of one engine on one case; ``nanobragg`` is (wall time, image) of the C program or None."""
+    render = ENGINES[name][0]
     setup_s, (_, inputs) = best_time(lambda: setup(case.args, xp), options.repeat, xp)
     render_s, image = best_time(lambda: render(inputs), options.repeat, xp)
     terms = engine.count_terms(inputs)
-    row = dict(case=case.name, pixels=case.pixels, engine=options.engine, xp=options.xp, setup_s=setup_s,
-               render_s=render_s, terms=terms, terms_per_s=terms / render_s,
+    row = dict(case=case.name, pixels=case.pixels, engine=name, xp=options.xp, setup_s=setup_s,
+               render_s=render_s, terms=terms, terms_per_s=terms / render_s, vs_array=None,
                nanobragg_s=None, ratio=None, max_rel_diff=None, args=" ".join(case.args))
-    if binary is not None:
-        c_s, c_image = run_nanobragg(binary, case.args, options.threads, options.repeat)
+    if nanobragg is not None:
+        c_s, c_image = nanobragg
         ours = host_array(image).reshape(-1)
         row.update(nanobragg_s=c_s, ratio=(setup_s + render_s) / c_s,
                    max_rel_diff=float(np.max(np.abs(ours - c_image)) / np.max(np.abs(c_image))))
     return row
 
 
-def adjoint_row(n, options, xp):
-    """Time and peak memory of one forward render and of Simulation.vjp's pullback."""
+def forward_rows(case, names, options, xp, binary):
+    """One row per engine for one case, nanoBragg run once; render/array relative to the array engine."""
+    nanobragg = None if binary is None else run_nanobragg(binary, case.args, options.threads, options.repeat)
+    rows = [forward_row(case, name, options, xp, nanobragg) for name in names]
+    array_s = {r["engine"]: r["render_s"] for r in rows}.get("array")
+    for r in rows:
+        r["vs_array"] = None if array_s is None else r["render_s"] / array_s
+    return rows
+
+
+def adjoint_row(n, name, options, xp):
+    """Time and peak memory of one forward render and of Simulation.vjp's pullback with one engine."""
+    render = ENGINES[name][0]
     sim = arraybragg.from_nanobragg_args(list(mosaic_args(n)) + SAME_DOMAINS)
     inputs = sim.engine_inputs(xp)
-    forward_s, image = best_time(lambda: engine.render(inputs), options.repeat, xp)
-    _, pullback = sim.vjp(WRT, xp=xp)
+    forward_s, image = best_time(lambda: render(inputs), options.repeat, xp)
+    _, pullback = sim.vjp(WRT, xp=xp, engine=name)
     cotangent = image
     pullback_s, _ = best_time(lambda: pullback(cotangent), options.repeat, xp)
-    row = dict(pixels=n * n, domains=sim.crystal.mosaic_domains, forward_s=forward_s, pullback_s=pullback_s,
-               time_ratio=pullback_s / forward_s, image_mb=n * n * 8 / 1e6,
+    row = dict(engine=name, pixels=n * n, domains=sim.crystal.mosaic_domains, forward_s=forward_s,
+               pullback_s=pullback_s, time_ratio=pullback_s / forward_s, image_mb=n * n * 8 / 1e6,
                forward_peak_mb=None, pullback_peak_mb=None)
     if options.xp == "numpy":
-        row["forward_peak_mb"], _ = peak_mb(lambda: engine.render(inputs))
+        row["forward_peak_mb"], _ = peak_mb(lambda: render(inputs))
         row["pullback_peak_mb"], _ = peak_mb(lambda: pullback(cotangent))
     return row
 
 
-def chunk_row(n, chunk_terms, options, xp):
-    """Peak memory and time of the chosen engine's render and pullback at one chunk size."""
-    render, render_vjp = ENGINES[options.engine]
+def chunk_row(n, chunk_terms, name, options, xp):
+    """Peak memory and time of one engine's render and pullback at one chunk size."""
+    render, render_vjp = ENGINES[name]
     sim = arraybragg.from_nanobragg_args(list(mosaic_args(n)) + SAME_DOMAINS)
     inputs = sim.engine_inputs(xp, chunk_terms=chunk_terms)
     forward_s, image = best_time(lambda: render(inputs), options.repeat, xp)
     pullback_s, _ = best_time(lambda: render_vjp(inputs, image), options.repeat, xp)
-    row = dict(pixels=n * n, chunk_terms=chunk_terms, forward_s=forward_s, pullback_s=pullback_s,
+    row = dict(engine=name, pixels=n * n, chunk_terms=chunk_terms, forward_s=forward_s, pullback_s=pullback_s,
                forward_peak_mb=None, pullback_peak_mb=None)
     if options.xp == "numpy":
         row["forward_peak_mb"], _ = peak_mb(lambda: render(inputs))
@@ -206,34 +241,41 @@ def print_table(title, headers, rows):
 
 def report_forward(rows, binary, threads):
     print_table(
-        "Forward render (times: best of repeats; ours/theirs = (setup + render) / nanoBragg wall time)",
-        ["case", "engine", "xp", "setup s", "render s", "terms", "Mterms/s", "nanoBragg s", "ours/theirs",
-         "max|Δ|/max"],
+        "Forward render (times: best of repeats; render/array = render s / the array engine's; "
+        "ours/theirs = (setup + render) / nanoBragg wall time)",
+        ["case", "engine", "xp", "setup s", "render s", "terms", "Mterms/s", "render/array", "nanoBragg s",
+         "ours/theirs", "max|Δ|/max"],
         [[r["case"], r["engine"], r["xp"], fmt(r["setup_s"], ".4f"), fmt(r["render_s"], ".4f"),
-          f"{r['terms']:,}", fmt(r["terms_per_s"] / 1e6, ".2f"), fmt(r["nanobragg_s"], ".4f"),
-          fmt(r["ratio"], ".2f"), fmt(r["max_rel_diff"], ".1e")] for r in rows])
+          f"{r['terms']:,}", fmt(r["terms_per_s"] / 1e6, ".2f"), fmt(r["vs_array"], ".3f"),
+          fmt(r["nanobragg_s"], ".4f"), fmt(r["ratio"], ".3f"), fmt(r["max_rel_diff"], ".1e")] for r in rows])
     if binary is None:
         print("nanoBragg not run (not on PATH, or --no-nanobragg): its columns are empty")
     else:
         print(f"nanoBragg: {binary}, OMP_NUM_THREADS={threads}; its wall time includes process start and "
               "writing intimage.img and the float image")
-    for r in rows:
-        print(f"  {r['case']}: {r['args']}")
+    for case, args in dict((r["case"], r["args"]) for r in rows).items():
+        print(f"  {case}: {args}")
 
 
 def report_adjoint(rows):
     print_table(
         f"Adjoint: Simulation.vjp pullback (wrt {', '.join(WRT)}) vs one forward render, 10 mosaic domains",
-        ["pixels", "domains", "forward s", "pullback s", "pullback/forward", "image MB", "forward peak MB",
-         "pullback peak MB"],
-        [[f"{r['pixels']:,}", str(r["domains"]), fmt(r["forward_s"], ".3f"), fmt(r["pullback_s"], ".3f"),
+        ["engine", "pixels", "domains", "forward s", "pullback s", "pullback/forward", "image MB",
+         "forward peak MB", "pullback peak MB"],
+        [[r["engine"], f"{r['pixels']:,}", str(r["domains"]), fmt(r["forward_s"], ".3f"), fmt(r["pullback_s"], ".3f"),
           fmt(r["time_ratio"], ".2f"), fmt(r["image_mb"], ".2f"), fmt(r["forward_peak_mb"], ".1f"),
           fmt(r["pullback_peak_mb"], ".1f")] for r in rows])
+    for name in dict.fromkeys(r["engine"] for r in rows):
+        report_memory_growth(name, [r for r in rows if r["engine"] == name])
+
+
+def report_memory_growth(name, rows):
+    """How one engine's peaks grow from the smallest to the largest detector."""
     small, large = rows[0], rows[-1]
     if small["forward_peak_mb"] is not None and large["pixels"] != small["pixels"]:
         pixel_ratio = large["pixels"] / small["pixels"]
         domain_term_mb = (large["pixels"] - small["pixels"]) * large["domains"] * 8 / 1e6
-        print(f"pixel ratio {pixel_ratio:g}; peak ratio forward "
+        print(f"{name}: pixel ratio {pixel_ratio:g}; peak ratio forward "
               f"{large['forward_peak_mb'] / small['forward_peak_mb']:.2f}, pullback "
               f"{large['pullback_peak_mb'] / small['pullback_peak_mb']:.2f}; pullback peak growth "
               f"{large['pullback_peak_mb'] - small['pullback_peak_mb']:.1f} MB for "
@@ -245,9 +287,9 @@ def report_adjoint(rows):
 def report_chunks(rows):
     print_table(
         f"Memory vs engine chunk size ({rows[0]['pixels']:,} pixels, 10 domains; default chunk_terms "
-        f"{engine.DEFAULT_CHUNK_TERMS:,})",
-        ["chunk_terms", "forward s", "pullback s", "forward peak MB", "pullback peak MB"],
-        [[f"{r['chunk_terms']:,}", fmt(r["forward_s"], ".3f"), fmt(r["pullback_s"], ".3f"),
+        f"{engine.DEFAULT_CHUNK_TERMS:,}; the numba engine holds no chunk temporaries)",
+        ["engine", "chunk_terms", "forward s", "pullback s", "forward peak MB", "pullback peak MB"],
+        [[r["engine"], f"{r['chunk_terms']:,}", fmt(r["forward_s"], ".3f"), fmt(r["pullback_s"], ".3f"),
           fmt(r["forward_peak_mb"], ".1f"), fmt(r["pullback_peak_mb"], ".1f")] for r in rows])
 
 
@@ -256,7 +298,8 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="detector edges divided by 4, one repeat")
     parser.add_argument("--repeat", type=int, default=None, help="timing repeats, best kept (default 5; 1 quick)")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for nanoBragg (default 1)")
-    parser.add_argument("--engine", choices=sorted(ENGINES), default="array", help="arraybragg engine")
+    parser.add_argument("--engine", choices=sorted(ENGINES) + ["all"], default="all",
+                        help="arraybragg engine (default: every installed engine that runs on --xp)")
     parser.add_argument("--xp", choices=("numpy", "array_api_strict", "cupy"), default="numpy",
                         help="array namespace of our runs (peak memory is measured for numpy only)")
     parser.add_argument("--nanobragg", default=None, help="nanoBragg binary (default: `nanoBragg` on PATH)")
@@ -275,17 +318,20 @@ def main(argv=None):
     xp = namespace(options.xp)
     scale = 4 if options.quick else 1
     binary = None if options.no_nanobragg else (options.nanobragg or shutil.which("nanoBragg"))
+    names = engine_names(options, xp)
     print(f"arraybragg {arraybragg.__version__}, numpy {np.__version__}, python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs; engine {options.engine} on {options.xp}; "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+          f"{os.cpu_count()} CPUs; engines {', '.join(names)} on {options.xp}; "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; "
+          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'unset')}")
     cases = standard_cases(scale)
-    ENGINES[options.engine][0](setup(cases[0].args, xp)[1])  # warm-up: first-call costs stay out of the table
-    forward = [forward_row(case, options, xp, binary) for case in cases]
+    for name in names:
+        warm_up(name, xp, cases[0].args)
+    forward = [row for case in cases for row in forward_rows(case, names, options, xp, binary)]
     report_forward(forward, binary, options.threads)
-    adjoint = [adjoint_row(n // scale, options, xp) for n in (256, 512)]
+    adjoint = [adjoint_row(n // scale, name, options, xp) for name in names for n in (256, 512)]
     report_adjoint(adjoint)
     sizes = sorted({1 << 12, 1 << 14, 1 << 16, 1 << 18, engine.DEFAULT_CHUNK_TERMS})
-    chunks = [chunk_row(512 // scale, c, options, xp) for c in sizes]
+    chunks = [chunk_row(512 // scale, c, name, options, xp) for name in names for c in sizes]
     report_chunks(chunks)
     if options.json:
         with open(options.json, "w") as handle:
