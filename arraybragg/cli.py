@@ -17,7 +17,7 @@ from .atomic import atomic_output
 from .engine import count_pixels
 from .engines import select_engine
 from .nanobragg_args import ArgumentError, parse_nanobragg_args
-from .outputs import write_outputs
+from .outputs import noise_seed, write_outputs
 from .sampling_rules import NanoBraggWarning
 
 USAGE = """usage: arraybragg -cell a b c alpha beta gamma | -mat FILE  (-hkl FILE | -default_F F) [nanoBragg flags]
@@ -29,10 +29,14 @@ Every nanoBragg flag and its aliases are listed in docs/nanobragg.md; our own: -
 -engine array|numba|auto (default auto: the fused numba kernels when installed)."""
 
 
-def write_params(path, simulation):
-    """The effective parameters as JSON (``Simulation.to_dict()``), written atomically."""
+def write_params(path, simulation, noise_seed=None):
+    """The effective parameters as JSON (``Simulation.to_dict()``, plus the stored noise seed
+    when a noise image is written), atomically."""
+    data = simulation.to_dict()
+    if noise_seed is not None:
+        data["noise_seed"] = noise_seed
     with atomic_output(path, mode="w") as handle:
-        json.dump(simulation.to_dict(), handle, indent=1)
+        json.dump(data, handle, indent=1)
         handle.write("\n")
 
 
@@ -112,10 +116,13 @@ def run(argv, out=sys.stdout):
     if bar is not None:
         bar.close()
     printout(image, parsed.outputs, out)
-    write_outputs(simulation, geometry, image, parsed.outputs, out)
-    if "params_out" in parsed.outputs:
-        write_params(parsed.outputs["params_out"], simulation)
-        print(f"writing {parsed.outputs['params_out']} (effective parameters)", file=out)
+    options = dict(parsed.outputs)
+    if options.get("write_noise", True):
+        options["seed"] = noise_seed(options, out)
+    write_outputs(simulation, geometry, image, options, out)
+    if "params_out" in options:
+        write_params(options["params_out"], simulation, options.get("seed"))
+        print(f"writing {options['params_out']} (effective parameters)", file=out)
     return image
 
 

@@ -12,17 +12,11 @@ and same NumPy version give the same counts.
 import numpy as np
 
 from .host import host_array
-from .statistics import roi_mask
+from .mosaic import check_seed, numpy_generator
+from .smv import INT_IMAGE_MAX
+from .statistics import float32_roi_values
 
 POISSON_MEAN_LIMIT = 1.0e6
-NOISE_IMAGE_MAX = 65535.0
-SEED_MASK = 0x7FFFFFFF
-
-
-def _checked_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed={seed!r}: an integer is required")
-    return int(seed) & SEED_MASK
 
 
 def poisson_counts(mean_image, seed: int) -> np.ndarray:
@@ -32,7 +26,9 @@ def poisson_counts(mean_image, seed: int) -> np.ndarray:
     rounded to the nearest integer; negative means give 0 counts. The draw layout is in the
     module docstring.
     """
-    rng = np.random.Generator(np.random.PCG64(_checked_seed(seed)))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed={seed!r}: an integer is required")
+    rng = numpy_generator(check_seed("seed", seed))
     mean = host_array(mean_image).astype(np.float64)
     if not np.isfinite(mean).all():
         raise ValueError("mean_image contains NaN or infinite values; finite photon means are required")
@@ -56,13 +52,10 @@ def noise_image(float_image, seed: int, adc=40.0, roi=None) -> tuple[np.ndarray,
     negative values 0, then truncated to unsigned 16 bit; outside the roi 0.
     Returns (uint16 image, overloads, total photons = sum of the counts before adc).
     """
-    image = host_array(float_image).astype(np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"float_image: {image.ndim}-D; a 2-D (slow, fast) image is required")
-    inside = roi_mask(image.shape, roi)
-    counts = poisson_counts(image[inside], seed)
+    image, inside, values = float32_roi_values(float_image, roi, "noise")
+    counts = poisson_counts(values, seed)
     test = counts + float(adc)
-    overloads = int(np.count_nonzero(test > NOISE_IMAGE_MAX))
+    overloads = int(np.count_nonzero(test > INT_IMAGE_MAX))
     out = np.zeros(image.shape, dtype=np.uint16)
-    out[inside] = np.trunc(np.clip(test, 0.0, NOISE_IMAGE_MAX)).astype(np.uint16)
+    out[inside] = np.trunc(np.clip(test, 0.0, INT_IMAGE_MAX)).astype(np.uint16)
     return out, overloads, float(counts.sum())

@@ -53,7 +53,11 @@ def noise_seed(options, out):
 
 
 def write_outputs(simulation, geometry, image, options, out):
-    """Write the float, SMV, PGM and noise files nanoBragg would write; print the statistics."""
+    """Write the float, SMV, PGM and noise files nanoBragg would write; print the statistics.
+
+    ``options`` are the parsed output requests; with noise on, ``options['seed']`` is the
+    stored noise seed (see :func:`noise_seed`).
+    """
     image = np.asarray(image)
     if options.get("fdump_write") is not None:
         write_fdump(options["fdump_write"], simulation.crystal.hkl, simulation.crystal.default_F)
@@ -79,7 +83,7 @@ def write_outputs(simulation, geometry, image, options, out):
         write_pgm(path, grey, pgm_scale)
         print(f"pgm_scale = {pgm_scale:g}\nwriting {path} as 1-byte integers", file=out)
     if options.get("write_noise", True):
-        seed = noise_seed(options, out)
+        seed = options["seed"]
         noisy, overloads, photons = noise_image(image, seed, adc=adc, roi=roi)
         print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
         path = options.get("noisefile", DEFAULT_FILES["noisefile"])

@@ -3,7 +3,10 @@
 Every field carries its unit in its name.  Values are the *resolved* ones: nanoBragg's
 automatic choices (phi steps, divergence and dispersion sampling, layer count, domain count)
 are applied by :mod:`arraybragg.nanobragg_args` before these objects are built, so a
-parameter object describes exactly one image.
+parameter object describes exactly one image.  Two choices are also made here for Python
+callers who give a range without its step: a divergence range with a count gets the step
+range/(count - 1), and a sensor thickness without a layer step gets nanoBragg's layers
+(:func:`arraybragg.sampling_rules.thickness_sampling`).
 """
 from __future__ import annotations
 
@@ -92,6 +95,11 @@ def _set(obj, name, value):
     object.__setattr__(obj, name, value)
 
 
+def _store(obj, name, check):
+    """Validate field ``name`` with ``check`` and keep the checked (plain Python) value."""
+    _set(obj, name, check(name, getattr(obj, name)))
+
+
 @dataclass(frozen=True, eq=False)
 class Crystal:
     """The crystal: cell, orientation, size, lattice shape, structure factors and mosaicity.
@@ -142,13 +150,13 @@ class Crystal:
         _set(self, "fudge", _positive("fudge", self.fudge))
         _set(self, "default_F", _finite("default_F", self.default_F))
         if self.interpolate is not None:
-            _flag("interpolate", self.interpolate)
+            _store(self, "interpolate", _flag)
         _set(self, "mosaic_spread_deg", _finite("mosaic_spread_deg", self.mosaic_spread_deg))
-        _count("mosaic_domains", self.mosaic_domains)
+        _store(self, "mosaic_domains", _count)
         _set(self, "mosaic_seed", _seed("mosaic_seed", self.mosaic_seed))
         if self.misset_seed is not None:
             _set(self, "misset_seed", _seed("misset_seed", self.misset_seed))
-        _flag("misset_random", self.misset_random)
+        _store(self, "misset_random", _flag)
         if self.misset_random and self.misset_seed is None:
             _fail("misset_seed", None, "a seed when misset_random is True")
         _choice("rng", self.rng, STREAMS)
@@ -190,16 +198,16 @@ class Beam:
         _set(self, "wavelength_A", _positive("wavelength_A", self.wavelength_A))
         _set(self, "fluence_photons_per_m2", _non_negative("fluence_photons_per_m2", self.fluence_photons_per_m2))
         _set(self, "kahn_factor", _finite("kahn_factor", self.kahn_factor))
-        _flag("nopolar", self.nopolar)
+        _store(self, "nopolar", _flag)
         _set(self, "beam_vector", _unit_vector("beam_vector", self.beam_vector))
         _set(self, "polar_vector", _unit_vector("polar_vector", self.polar_vector))
         _set(self, "dispersion_pct", _non_negative("dispersion_pct", self.dispersion_pct))
-        _count("dispsteps", self.dispsteps)
+        _store(self, "dispsteps", _count)
         for axis in ("h", "v"):
             _set(self, f"{axis}divrange_mrad", _non_negative(f"{axis}divrange_mrad", getattr(self, f"{axis}divrange_mrad")))
             _set(self, f"{axis}divstep_mrad", _non_negative(f"{axis}divstep_mrad", getattr(self, f"{axis}divstep_mrad")))
-            _count(f"{axis}divsteps", getattr(self, f"{axis}divsteps"))
-        _flag("round_div", self.round_div)
+            _store(self, f"{axis}divsteps", _count)
+        _store(self, "round_div", _flag)
         for axis in ("h", "v"):
             value_range, steps = getattr(self, f"{axis}divrange_mrad"), getattr(self, f"{axis}divsteps")
             if getattr(self, f"{axis}divstep_mrad") == 0.0 and value_range > 0.0 and steps > 1:
@@ -245,8 +253,8 @@ class Detector:
     detector_attenuation_um: float | None = None
 
     def __post_init__(self):
-        _count("fpixels", self.fpixels)
-        _count("spixels", self.spixels)
+        _store(self, "fpixels", _count)
+        _store(self, "spixels", _count)
         if self.fpixels * self.spixels > 2**31:
             _fail("fpixels*spixels", self.fpixels * self.spixels, "at most 2**31 pixels")
         _set(self, "pixel_mm", _positive("pixel_mm", self.pixel_mm))
@@ -264,13 +272,15 @@ class Detector:
         _set(self, "twotheta_axis", _unit_vector("twotheta_axis", self.twotheta_axis))
         for name in ("fdet_vector", "sdet_vector", "odet_vector"):
             _set(self, name, _unit_vector(name, getattr(self, name)))
-        _flag("curved_detector", self.curved_detector)
-        _flag("point_pixel", self.point_pixel)
+        _store(self, "curved_detector", _flag)
+        _store(self, "point_pixel", _flag)
         _set(self, "detector_thick_um", _non_negative("detector_thick_um", self.detector_thick_um))
         _set(self, "detector_thickstep_um", _non_negative("detector_thickstep_um", self.detector_thickstep_um))
-        _count("detector_thicksteps", self.detector_thicksteps)
+        _store(self, "detector_thicksteps", _count)
         attenuation = self.detector_attenuation_um
-        if attenuation is not None and not (isinstance(attenuation, (int, float)) and attenuation > 0):
+        if attenuation is not None and (isinstance(attenuation, bool)
+                                        or not isinstance(attenuation, (int, float, np.integer, np.floating))
+                                        or not attenuation > 0):
             _fail("detector_attenuation_um", attenuation, "None (= the thickness), a number > 0 or inf (no absorption)")
         _set(self, "detector_attenuation_um", None if attenuation is None else float(attenuation))
         if self.detector_thick_um > 0.0 and self.detector_thickstep_um == 0.0:
@@ -312,13 +322,13 @@ class Sampling:
     def __post_init__(self):
         _set(self, "phi0_deg", _finite("phi0_deg", self.phi0_deg))
         _set(self, "phistep_deg", _finite("phistep_deg", self.phistep_deg))
-        _count("phisteps", self.phisteps)
+        _store(self, "phisteps", _count)
         _set(self, "osc_deg", _finite("osc_deg", self.osc_deg))
         _set(self, "spindle_axis", _unit_vector("spindle_axis", self.spindle_axis))
         if self.oversample is not None:
-            _count("oversample", self.oversample)
+            _store(self, "oversample", _count)
         for name in ("oversample_omega", "oversample_polar", "oversample_thick", "nanobragg_compat"):
-            _flag(name, getattr(self, name))
+            _store(self, name, _flag)
         if self.roi is not None:
             roi = tuple(self.roi)
             if len(roi) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in roi):

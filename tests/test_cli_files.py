@@ -189,3 +189,13 @@ def test_engine_flag_chooses_and_reports_the_engine(workdir, capsys):
     assert main(argv + ["-engine", "gpu"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "-engine" in err[0] and "numba" in err[0]
+
+
+def test_params_dump_records_the_noise_seed_taken_from_the_system(workdir):
+    argv = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5", "-detpixels", "16",
+            "-distance", "100", "-nopgm", "-params_out", "p.json"]
+    _run(argv)
+    dump = json.loads(Path("p.json").read_text())
+    assert str(-dump["noise_seed"]) == read_smv("noiseimage.img")[0]["SEED"]
+    _run(argv + ["-nonoise"])
+    assert "noise_seed" not in json.loads(Path("p.json").read_text())
