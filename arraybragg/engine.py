@@ -220,7 +220,7 @@ def _structure_factor(xp, inp, h, h0, use_nearest, with_grad):
     return xp.where(use_nearest, near, interp)
 
 
-def _inner_index(xp, inp, block, shape):
+def _inner_index(xp, block, shape):
     """nanoBragg's serial position (n, S, L) of each term inside its pixel."""
     n, ns, nl = shape
     source = xp.reshape(xp.arange(ns, dtype=xp.int64), (1, ns, 1))
@@ -228,7 +228,7 @@ def _inner_index(xp, inp, block, shape):
     return xp.broadcast_to((block * ns + source) * nl + lattice, shape)
 
 
-def _first_mask(xp, inp, plan, start, block, shape):
+def _first_mask(xp, plan, start, block, shape):
     """(n, S) True at nanoBragg's first evaluation if it lies in this chunk and block, else None."""
     if plan.first_evaluation is None:
         return None
@@ -249,7 +249,7 @@ def _nearest_selector(xp, inp, plan, start, block, h):
     pixel, inner = plan.switch_off
     n = h.shape[0]
     idx = xp.reshape(xp.arange(start, start + n, dtype=xp.int64), (n, 1, 1))
-    return (idx > pixel) | ((idx == pixel) & (_inner_index(xp, inp, block, h.shape[:-1]) >= inner))
+    return (idx > pixel) | ((idx == pixel) & (_inner_index(xp, block, h.shape[:-1]) >= inner))
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,7 +298,7 @@ def _merge(xp, mask, a, b):
 def _terms(xp, inp, geo, plan, start, block, with_grad=False):
     """Terms of one (layer, sub-pixel) block; nanoBragg's first evaluation uses its own lattices."""
     terms = _lattice_terms(xp, inp, geo.q, inp.lattice_m, plan, start, block, with_grad)
-    first = _first_mask(xp, inp, plan, start, block, geo.survive.shape)
+    first = _first_mask(xp, plan, start, block, geo.survive.shape)
     if first is not None:
         terms = _merge(xp, first, terms, _lattice_terms(xp, inp, geo.q, inp.lattice_first_m, plan, start, block,
                                                         with_grad))
@@ -422,7 +422,7 @@ def _plan(xp, inp, region):
         def first_out_of_range(geo, block, start, active):
             terms = _terms(xp, inp, geo, plan, start, block)
             flags = terms.use_nearest & terms.reached & (active[:, None, None] != 0.0)
-            return _first_in_order(xp, flags, _inner_index(xp, inp, block, flags.shape))
+            return _first_in_order(xp, flags, _inner_index(xp, block, flags.shape))
         plan = _Plan(plan.first_evaluation, _scan(xp, inp, region, first_out_of_range))
     return plan
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from array_api_compat import is_cupy_array
+
+from .host import host_array
 
 _CBRT_EPS = float(np.finfo(np.float64).eps) ** (1.0 / 3.0)
 _REL_FLOOR = 1e-3
@@ -18,9 +19,7 @@ _REL_FLOOR = 1e-3
 
 def _to_host(value):
     """float64 NumPy copy of a function value or gradient from any array namespace."""
-    if is_cupy_array(value):
-        value = value.get()
-    return np.asarray(value, dtype=np.float64)
+    return np.asarray(host_array(value), dtype=np.float64)
 
 
 def _parameters(x0):

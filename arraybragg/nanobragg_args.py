@@ -480,6 +480,10 @@ _COMPAT_RULES = [
     _rule(["-default_F"], 1, _set_real("default_F")), _rule(["-dump"], 1, _set_output("dump")),
     _rule(["-img"], 1, _set_output("img")), _rule(["-mask"], 1, _set_output("mask")),
     _rule(["-sourcefile"], 1, _set_output("sourcefile")),
+    _rule(["-stolout"], 1, _FLAGS["-stolout"][1], kind="longer", length=7),
+    _rule(["-stol"], 1, _FLAGS["-stol"][1], kind="len", length=5),
+    _rule(["-4stol"], 1, _FLAGS["-4stol"][1], kind="len", length=6),
+    _rule(["-Q"], 1, _FLAGS["-Q"][1], kind="len", length=2),
     _rule(["-floatfile", "-floatimage"], 1, _set_output("floatfile")),
     _rule(["-intfile", "-intimage"], 1, _set_output("intfile")),
     _rule(["-pgmfile", "-pgmimage"], 1, _output_file("pgmfile", "write_pgm")),
@@ -487,7 +491,7 @@ _COMPAT_RULES = [
     _rule(["-nonoise"], 0, _set_output("write_noise", False)), _rule(["-nopgm"], 0, _set_output("write_pgm", False)),
     _rule(["-scale"], 1, _set_output_real("scale")),
     _rule(["-pgmscale"], 1, _set_output_real("pgmscale", {"write_pgm": True})),
-    _rule(["-printout"], 0, _set_output("printout", True)),
+    _rule(["-coherent"], 0, _FLAGS["-coherent"][1]), _rule(["-printout"], 0, _set_output("printout", True)),
     _rule(["-noprogress"], 0, _set_output("progress", False)), _rule(["-progress"], 0, _set_output("progress", True)),
     _rule(["-interpolate"], 0, _set_const(interpolate=True)),
     _rule(["-nointerpolate"], 0, _set_const(interpolate=False)),
@@ -509,6 +513,8 @@ def _compat_matches(token, patterns, kind, length, following):
         return token in patterns
     if kind == "len":
         return len(token) == length and any(p in token for p in patterns)
+    if kind == "longer":
+        return len(token) > length and any(p in token for p in patterns)
     if kind == "mosaic":
         return (len(token) == 7 and "-mosaic" in token) or "-mosaici" in token or "-mosaic_spr" in token
     return any(p in token for p in patterns)
@@ -536,7 +542,6 @@ class Parsed:
     simulation: object
     outputs: dict
     notes: tuple
-    raw: RawArgs
 
 
 def parse_nanobragg_args(argv):
@@ -548,7 +553,7 @@ def parse_nanobragg_args(argv):
         apply_smv_header(raw, path, is_mask, compat)
     raw = parse_compat(rest, raw) if compat else parse_default(rest, raw)
     simulation = resolve(raw, rng=rng, compat=compat)
-    return Parsed(simulation, dict(raw.outputs), tuple(raw.notes), raw)
+    return Parsed(simulation, dict(raw.outputs), tuple(raw.notes))
 
 
 def from_nanobragg_args(argv):
