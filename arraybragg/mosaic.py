@@ -152,10 +152,10 @@ def draw_mosaic_base(
     return MosaicBase(unit_axes(r[:, 0], r[:, 1]), float32_unit_angles(r[:, 2]), rng)
 
 
-def _spread_value_deg(spread_deg) -> float:
-    value = float(spread_deg)
-    if not math.isfinite(value):
-        raise ValueError(f"mosaic_spread_deg: {value}; expected a finite number")
+def _spread_values_deg(spread_deg) -> np.ndarray:
+    value = np.asarray(spread_deg, dtype=np.float64)
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"mosaic_spread_deg: {spread_deg}; expected finite numbers")
     return value
 
 
@@ -167,31 +167,39 @@ def _angle_rates_rad_per_deg(base: MosaicBase) -> np.ndarray:
 
 
 def mosaic_angles_rad(base: MosaicBase, spread_deg) -> np.ndarray:
-    """(n,) rotation angle of each domain (rad) for a signed spread in degrees; domain 0 -> 0."""
-    spread_rad = _spread_value_deg(spread_deg) / DEG_PER_RAD
+    """(..., n) rotation angle of each domain (rad) for signed spreads (...) in degrees; domain 0 -> 0.
+
+    A scalar spread gives (n,); an array of spreads a batch of angle sets, one per spread.
+    """
+    spread_rad = _spread_values_deg(spread_deg)[..., None] / DEG_PER_RAD
     if base.rng == "nanobragg":
         angles = float32_angles_rad(spread_rad, base.unit_angles)
     else:
         angles = spread_rad * base.unit_angles
-    angles[0] = 0.0
+    angles[..., 0] = 0.0
     return angles
 
 
 def mosaic_rotations(base: MosaicBase, spread_deg, xp=None):
-    """(n, 3, 3) float64 rotation of each domain in namespace xp (default numpy); R_0 = I exactly."""
+    """(..., n, 3, 3) float64 rotation of each domain in namespace xp (default numpy); R_0 = I exactly.
+
+    ``spread_deg`` a scalar gives (n, 3, 3); an array of spreads (...) a batch of domain sets.
+    """
     xp = np if xp is None else xp
     angles = xp.asarray(mosaic_angles_rad(base, spread_deg), dtype=xp.float64)
     return rotation_axis_angle(xp.asarray(base.axes, dtype=xp.float64), angles)
 
 
-def mosaic_rotations_vjp(base: MosaicBase, spread_deg, rotations_bar) -> float:
+def mosaic_rotations_vjp(base: MosaicBase, spread_deg, rotations_bar):
     """d/d spread_deg of sum(rotations_bar * mosaic_rotations(base, spread_deg)).
 
-    For the "nanobragg" stream the float32 roundings of the angle are taken as the identity:
-    the derivative is that of spread_rad * unit_angle, evaluated at the rounded angles."""
+    A float for a scalar spread, else an array shaped like ``spread_deg``. For the "nanobragg"
+    stream the float32 roundings of the angle are taken as the identity: the derivative is that
+    of spread_rad * unit_angle, evaluated at the rounded angles."""
     xp = array_namespace(rotations_bar)
     angles = xp.asarray(mosaic_angles_rad(base, spread_deg), dtype=xp.float64)
     axes = xp.asarray(base.axes, dtype=xp.float64)
     angles_bar = rotation_axis_angle_vjp(axes, angles, rotations_bar)
     rates = xp.asarray(_angle_rates_rad_per_deg(base), dtype=xp.float64)
-    return float(xp.sum(angles_bar * rates))
+    grad = xp.sum(angles_bar * rates, axis=-1)
+    return float(grad) if grad.ndim == 0 else grad

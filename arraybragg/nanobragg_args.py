@@ -9,6 +9,7 @@ nanoBragg's automatic choices and builds a :class:`~arraybragg.simulation.Simula
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -135,6 +136,12 @@ def _set_const(**kw):
 def _set_output(key, value=None):
     def action(raw, flag, vals, num):
         raw.outputs[key] = vals[0] if value is None else value
+    return action
+
+
+def _input_file(key):
+    def action(raw, flag, vals, num):
+        raw.outputs[key] = os.path.abspath(vals[0])
     return action
 
 
@@ -299,25 +306,25 @@ _FLAGS = {
     "-fluence": (1, _set_real("fluence", _non_negative)), "-flux": (1, _set_real("flux", _non_negative)),
     "-exposure": (1, _set_real("exposure", _non_negative)), "-beamsize": (1, _set_real("beamsize", _positive)),
     "-mosaic": (1, _set_real("mosaic", _non_negative)), "-mosaic_dom": (1, _set_int("mosaic_dom", _non_negative)),
-    "-dispersion": (1, _set_real("dispersion", _non_negative)), "-dispsteps": (1, _set_int("dispsteps")),
+    "-dispersion": (1, _set_real("dispersion", _non_negative)), "-dispsteps": (1, _set_int("dispsteps", _non_negative)),
     "-divergence": (1, _set_many(("hdivrange", "vdivrange"), check=_non_negative)),
     "-hdivrange": (1, _set_real("hdivrange", _non_negative)), "-vdivrange": (1, _set_real("vdivrange", _non_negative)),
     "-hdivstep": (1, _set_real("hdivstep", _non_negative)), "-vdivstep": (1, _set_real("vdivstep", _non_negative)),
-    "-hdivsteps": (1, _set_int("hdivsteps")), "-vdivsteps": (1, _set_int("vdivsteps")),
-    "-divsteps": (1, _set_many(("hdivsteps", "vdivsteps"), integer=True)),
+    "-hdivsteps": (1, _set_int("hdivsteps", _non_negative)), "-vdivsteps": (1, _set_int("vdivsteps", _non_negative)),
+    "-divsteps": (1, _set_many(("hdivsteps", "vdivsteps"), integer=True, check=_non_negative)),
     "-round_div": (0, _set_const(round_div=True)), "-square_div": (0, _set_const(round_div=False)),
     "-adc": (1, _set_output_real("adc")),
     "-phi": (1, _set_real("phi")), "-osc": (1, _set_real("osc", _non_negative)),
     "-phistep": (1, _set_real("phistep", _non_negative)), "-phisteps": (1, _set_int("phisteps", _non_negative)),
     "-dmin": (1, _set_real("dmin", _non_negative)),
-    "-mat": (1, _set_output("mat")), "-hkl": (1, _set_output("hkl")),
-    "-default_F": (1, _set_real("default_F")), "-dump": (1, _set_output("dump")),
+    "-mat": (1, _input_file("mat")), "-hkl": (1, _input_file("hkl")),
+    "-default_F": (1, _set_real("default_F")), "-dump": (1, _input_file("dump")),
     "-img": (1, _set_output("img")), "-mask": (1, _set_output("mask")),
     "-stol": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-4stol": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-Q": (1, _no_effect("is read by nanoBragg but has no effect on its image; ignored")),
     "-stolout": (1, _no_effect("names a file nanoBragg never writes; ignored")),
-    "-sourcefile": (1, _set_output("sourcefile")),
+    "-sourcefile": (1, _input_file("sourcefile")),
     "-floatfile": (1, _set_output("floatfile")), "-intfile": (1, _set_output("intfile")),
     "-pgmfile": (1, _output_file("pgmfile", "write_pgm")), "-noisefile": (1, _output_file("noisefile", "write_noise")),
     "-nonoise": (0, _set_output("write_noise", False)), "-nopgm": (0, _set_output("write_pgm", False)),
@@ -476,10 +483,10 @@ _COMPAT_RULES = [
     _rule(["-phi"], 1, _set_real("phi"), kind="len", length=4), _rule(["-osc"], 1, _set_real("osc")),
     _rule(["-phistep"], 1, _set_real("phistep"), kind="len", length=8),
     _rule(["-phisteps"], 1, _set_int("phisteps")), _rule(["-dmin"], 1, _set_real("dmin")),
-    _rule(["-mat"], 1, _set_output("mat")), _rule(["-hkl"], 1, _set_output("hkl")),
-    _rule(["-default_F"], 1, _set_real("default_F")), _rule(["-dump"], 1, _set_output("dump")),
+    _rule(["-mat"], 1, _input_file("mat")), _rule(["-hkl"], 1, _input_file("hkl")),
+    _rule(["-default_F"], 1, _set_real("default_F")), _rule(["-dump"], 1, _input_file("dump")),
     _rule(["-img"], 1, _set_output("img")), _rule(["-mask"], 1, _set_output("mask")),
-    _rule(["-sourcefile"], 1, _set_output("sourcefile")),
+    _rule(["-sourcefile"], 1, _input_file("sourcefile")),
     _rule(["-stolout"], 1, _FLAGS["-stolout"][1], kind="longer", length=7),
     _rule(["-stol"], 1, _FLAGS["-stol"][1], kind="len", length=5),
     _rule(["-4stol"], 1, _FLAGS["-4stol"][1], kind="len", length=6),
@@ -593,8 +600,6 @@ def _structure_factors(raw, compat):
     Records in raw.outputs['fdump_write'] where the cache is to be written: the -dump file
     when -hkl is read (compat: always, default name Fdump.bin).
     """
-    import os
-
     from .hkl import read_fdump, read_hkl
 
     hkl_path = raw.outputs.get("hkl")

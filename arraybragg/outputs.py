@@ -37,6 +37,12 @@ def smv_header(simulation, geometry, extra=None):
         twotheta_deg=d.twotheta_deg, extra=extra))
 
 
+def _misset_seed_key(simulation):
+    """{'MISSET_SEED': flag value} for a random misset (so the orientation can be drawn again)."""
+    crystal = simulation.crystal
+    return {"MISSET_SEED": str(-crystal.misset_seed)} if crystal.misset_random else {}
+
+
 def rendered_roi(simulation):
     """Inclusive (xmin, xmax, ymin, ymax) of the rendered region (nanoBragg's -roi)."""
     d, roi = simulation.detector, simulation.sampling.roi
@@ -74,7 +80,7 @@ def write_outputs(simulation, geometry, image, options, out):
     ints, int_scale = int_image(image, scale=options.get("scale"), adc=adc, roi=roi)
     print(f"intfile_scale = {int_scale:g}", file=out)
     path = options.get("intfile", DEFAULT_FILES["intfile"])
-    write_smv(path, ints, smv_header(simulation, geometry))
+    write_smv(path, ints, smv_header(simulation, geometry, extra=_misset_seed_key(simulation)))
     print(f"writing {path} as 2-byte integers", file=out)
     if options.get("write_pgm", True):
         grey, pgm_scale = pgm_image(image, scale=options.get("pgmscale"), roi=roi, fallback_scale=int_scale,
@@ -87,5 +93,6 @@ def write_outputs(simulation, geometry, image, options, out):
         noisy, overloads, photons = noise_image(image, seed, adc=adc, roi=roi)
         print(f"{photons:.0f} photons on noise image ({overloads} overloads)", file=out)
         path = options.get("noisefile", DEFAULT_FILES["noisefile"])
-        write_smv(path, noisy, smv_header(simulation, geometry, extra={"SEED": str(-seed)}))
+        write_smv(path, noisy, smv_header(simulation, geometry,
+                                          extra={**_misset_seed_key(simulation), "SEED": str(-seed)}))
         print(f"writing {path} as 2-byte integers", file=out)

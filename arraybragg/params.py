@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .sampling_rules import thickness_sampling
+from .sampling_rules import range_sampling, thickness_sampling
 
 CONVENTIONS = ("mosflm", "xds", "dials", "adxv", "denzo", "custom")
 PIVOTS = ("beam", "sample")
@@ -210,8 +210,10 @@ class Beam:
         _store(self, "round_div", _flag)
         for axis in ("h", "v"):
             value_range, steps = getattr(self, f"{axis}divrange_mrad"), getattr(self, f"{axis}divsteps")
-            if getattr(self, f"{axis}divstep_mrad") == 0.0 and value_range > 0.0 and steps > 1:
-                _set(self, f"{axis}divstep_mrad", value_range / (steps - 1))
+            if getattr(self, f"{axis}divstep_mrad") == 0.0 and value_range > 0.0:
+                _, step, steps = range_sampling(value_range, None, steps)
+                _set(self, f"{axis}divstep_mrad", step)
+                _set(self, f"{axis}divsteps", steps)
         if self.sources is not None:
             rows = tuple(tuple(float("nan") if v is None else float(v) for v in row) for row in self.sources)
             if not rows or any(len(r) != 5 for r in rows):
@@ -281,7 +283,8 @@ class Detector:
         if attenuation is not None and (isinstance(attenuation, bool)
                                         or not isinstance(attenuation, (int, float, np.integer, np.floating))
                                         or not attenuation > 0):
-            _fail("detector_attenuation_um", attenuation, "None (= the thickness), a number > 0 or inf (no absorption)")
+            _fail("detector_attenuation_um", attenuation,
+                  "None (= the thickness), a number > 0, or inf (a sensor that absorbs nothing: a zero image)")
         _set(self, "detector_attenuation_um", None if attenuation is None else float(attenuation))
         if self.detector_thick_um > 0.0 and self.detector_thickstep_um == 0.0:
             thick, step, steps = thickness_sampling(

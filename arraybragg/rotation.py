@@ -65,9 +65,7 @@ def _axis_angle_terms(axis, angle_rad):
     t = xp.asarray(angle_rad, dtype=xp.float64, device=dev)
     if u.ndim not in (1, 2) or u.shape[-1] != 3:
         raise ValueError(f"axis must have shape (3,) or (n, 3), got shape {u.shape}")
-    if t.ndim > 1:
-        raise ValueError(f"angle_rad must be a scalar or have shape (n,), got shape {t.shape}")
-    if u.ndim == 2 and t.ndim == 1 and u.shape[0] != t.shape[0]:
+    if u.ndim == 2 and t.ndim >= 1 and u.shape[0] != t.shape[-1]:
         raise ValueError(
             f"axis (shape {u.shape}) and angle_rad (shape {t.shape}) must have the same length n"
         )
@@ -85,8 +83,8 @@ def rotation_axis_angle(axis, angle_rad):
     """Rodrigues rotation ``R v = v cos t + u (u . v)(1 - cos t) + (u x v) sin t``.
 
     axis: (3,) or (n, 3); it is used as given, not normalised (as nanoBragg's
-    ``rotate_axis``), so it is a rotation only for unit axes. angle_rad: scalar or (n,).
-    Returns (3, 3), or (n, 3, 3) when either argument is batched.
+    ``rotate_axis``), so it is a rotation only for unit axes. angle_rad: scalar, (n,) or
+    (..., n) (leading batch axes, e.g. several spreads). Returns (..., 3, 3) broadcast.
     """
     _, _, cos_t, sin_t, eye, outer, cross = _axis_angle_terms(axis, angle_rad)
     return cos_t * eye + (1.0 - cos_t) * outer + sin_t * cross

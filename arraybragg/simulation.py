@@ -32,6 +32,7 @@ WATER_F = 2.57
 WATER_MW = 18.0
 RTD = 180.0 * 0.31830988618379067154
 WRT_SIZES = {"cell": 6, "mosaic_spread_deg": 1, "misset_deg": 3}
+MAX_TERMS_PER_SUBPIXEL = 1 << 22
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +143,16 @@ def water_background(beam):
     return WATER_F**2 * R_E_SQR_M2 * beam.fluence_photons_per_m2 * water_m**3 * 1e6 * AVOGADRO / WATER_MW
 
 
+_DERIVED_FROM = {
+    "misset_random": ("misset_deg",), "hkl_path": ("hkl",), "hkl_format": ("hkl",), "source_path": ("sources",),
+    "detector_thickstep_um": ("detector_thick_um", "detector_thicksteps"), "detector_thicksteps": ("detector_thick_um",),
+    "hdivstep_mrad": ("hdivrange_mrad", "hdivsteps"), "vdivstep_mrad": ("vdivrange_mrad", "vdivsteps"),
+}
+_DERIVED_RESETS = (("misset_random", False), ("hkl_path", None), ("hkl_format", None), ("source_path", None),
+                   ("detector_thickstep_um", 0.0), ("detector_thicksteps", 1), ("hdivstep_mrad", 0.0),
+                   ("vdivstep_mrad", 0.0))
+
+
 @dataclass(frozen=True, eq=False)
 class Simulation:
     """One diffraction image: crystal, beam, detector and sampling parameters."""
@@ -165,13 +176,17 @@ class Simulation:
     def replace(self, **changes):
         """A new simulation with parameters changed by name (e.g. cell=..., distance_mm=...).
 
-        Setting ``misset_deg`` also switches a random misset off (the angles are given now).
+        Values derived from a changed parameter are reset unless given too: ``misset_deg``
+        switches a random misset off; a new ``hkl`` or ``sources`` drops the file it came from;
+        a new thickness (with nanoBragg's two layers unless ``detector_thicksteps`` is given)
+        or divergence range (or count) has its step worked out again.
         """
         groups = {name: {} for name in GROUPS}
         for name, value in changes.items():
             groups[field_owner(name)][name] = value
-        if "misset_deg" in changes:
-            groups["crystal"].setdefault("misset_random", False)
+        for name, value in _DERIVED_RESETS:
+            if any(key in changes for key in _DERIVED_FROM[name]):
+                groups[field_owner(name)].setdefault(name, value)
         new = {name: dataclasses.replace(getattr(self, name), **fields) if fields else getattr(self, name)
                for name, fields in groups.items()}
         return Simulation(**new)
@@ -201,6 +216,10 @@ class Simulation:
         recommended = recommended_oversample(c.n_cells, edges, b.wavelength_A * 1e-10, frame.distance_m,
                                              d.pixel_mm * 1e-3)
         oversample = s.oversample if s.oversample is not None else recommended
+        terms = incident.shape[0] * c.mosaic_domains * s.phisteps
+        if terms > MAX_TERMS_PER_SUBPIXEL:
+            raise ValueError(f"sources x mosaic_domains x phisteps = {terms} evaluations per sub-pixel; at most "
+                             f"{MAX_TERMS_PER_SUBPIXEL} are allowed (reduce mosaic_domains, phisteps or sources)")
         interpolate = (c.hkl is not None and min(c.hkl.grid.shape) >= 4
                        and (c.interpolate if c.interpolate is not None else min(c.n_cells) <= 2))
         return Geometry(

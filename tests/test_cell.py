@@ -67,7 +67,7 @@ NANOBRAGG_CELL_VECTORS = {
 # the "Unit Cell" line nanoBragg prints for -cell 70 80 90 75 85 95: the angles it really builds
 NANOBRAGG_BUILT_ANGLES_DEG = (75.0391, 85.0136, 95.0081)
 
-# /work/shared/parity/inputs/A.mat (MOSFLM A = reciprocal columns times lambda = 1.3 Å, for
+# tests/data/inputs/A.mat (MOSFLM A = reciprocal columns times lambda = 1.3 Å, for
 # cell 62 71 83 84 97 103) and nanoBragg's direct vectors for `-mat A.mat -lambda 1.3` (%.17g).
 A_MAT = [[0.01629221, -0.00893932, 0.00084264],
          [0.00931974, 0.01268369, -0.01092511],

@@ -120,7 +120,8 @@ def test_interrupted_run_leaves_the_old_file_untouched(tmp_path):
     """SIGINT during the render: no new floatimage.bin, no temporary file, the old file intact."""
     old = b"previous image"
     (tmp_path / "floatimage.bin").write_bytes(old)
-    argv = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -oversample 2 -detpixels 1024 -nonoise -nopgm".split()
+    argv = ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -oversample 2 -detpixels 1024 -nonoise -nopgm "
+            "-engine array").split()
     proc = subprocess.Popen(MODULE + argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -228,3 +228,18 @@ def test_bad_arguments_name_the_parameter(kwargs, name):
 def test_non_finite_spread_is_rejected():
     with pytest.raises(ValueError, match="mosaic_spread_deg"):
         mosaic_rotations(draw_mosaic_base(3, 1), float("nan"))
+
+
+@pytest.mark.parametrize("rng", ["numpy", "nanobragg"])
+def test_an_array_of_spreads_gives_one_domain_set_per_spread(rng):
+    base = draw_mosaic_base(6, -1234, rng)
+    spreads = np.array([[0.0, 0.5], [1.5, -0.2]])
+    batch = mosaic_rotations(base, spreads)
+    assert batch.shape == (2, 2, 6, 3, 3)
+    for index in np.ndindex(spreads.shape):
+        np.testing.assert_array_equal(batch[index], mosaic_rotations(base, spreads[index]))
+    bar = np.random.default_rng(1).standard_normal(batch.shape)
+    grads = mosaic_rotations_vjp(base, spreads, bar)
+    assert grads.shape == spreads.shape
+    for index in np.ndindex(spreads.shape):
+        assert grads[index] == pytest.approx(mosaic_rotations_vjp(base, spreads[index], bar[index]), rel=1e-14)

@@ -51,3 +51,30 @@ def test_mask_round_trips():
     image = sim.run()
     assert np.all(image[~mask] == 0.0) and np.all(image[mask] > 0.0)
     np.testing.assert_array_equal(_round_trip(sim).run(), image)
+
+
+def test_replace_resets_what_was_derived_from_the_changed_parameter(tmp_path, monkeypatch):
+    sim = from_nanobragg_args(BASE + ["-hkl", str(DATA / "inputs" / "P1.hkl"), "-detector_thick", "100",
+                                      "-hdivrange", "1", "-hdivsteps", "3"])
+    table = HKLTable(np.full((5, 5, 5), 20.0), (-2, -2, -2))
+    swapped = sim.replace(hkl=table)
+    assert swapped.crystal.hkl_path is None
+    np.testing.assert_array_equal(_round_trip(swapped).run(), swapped.run())
+    thicker = sim.replace(detector_thick_um=400.0)
+    assert (thicker.detector.detector_thicksteps, thicker.detector.detector_thickstep_um) == (2, 200.0)
+    wider = sim.replace(hdivrange_mrad=2.0)
+    assert (wider.beam.hdivsteps, wider.beam.hdivstep_mrad) == (3, 1.0)
+
+
+def test_input_paths_are_recorded_absolute(tmp_path, monkeypatch):
+    (tmp_path / "inputs").symlink_to(DATA / "inputs")
+    monkeypatch.chdir(tmp_path)
+    sim = from_nanobragg_args(BASE + ["-hkl", "inputs/P1.hkl"])
+    assert Path(sim.crystal.hkl_path).is_absolute()
+    monkeypatch.chdir(DATA)
+    np.testing.assert_array_equal(_round_trip(sim).run(), sim.run())
+
+
+def test_too_many_evaluations_per_subpixel_is_a_clear_error():
+    with pytest.raises(ValueError, match="mosaic_domains"):
+        from_nanobragg_args(BASE + ["-default_F", "1", "-mosaic", "1", "-mosaic_dom", "5000000"]).run()
