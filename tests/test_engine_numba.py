@@ -215,6 +215,8 @@ def test_thread_count_changes_neither_image_nor_gradients():
     inputs = simulation("oversample_all").engine_inputs()
     cot = cotangent((inputs.spixels, inputs.fpixels))
     threads = numba.get_num_threads()
+    if threads < 2:
+        pytest.skip("numba runs one thread here: no other thread count to compare")
     results = []
     try:
         for count in sorted({1, threads}):

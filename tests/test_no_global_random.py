@@ -19,7 +19,8 @@ STDLIB_GLOBAL = {
     "vonmisesvariate", "lognormvariate", "getrandbits", "setstate", "getstate",
 }
 FORBIDDEN = {f"numpy.random.{name}" for name in NUMPY_GLOBAL} | {f"random.{name}" for name in STDLIB_GLOBAL}
-NEEDS_SEED = {"numpy.random.default_rng", "numpy.random.RandomState"}
+NEEDS_SEED = {"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.PCG64",
+              "numpy.random.SeedSequence", "numpy.random.MT19937", "numpy.random.Philox", "numpy.random.SFC64"}
 
 
 def _aliases(tree: ast.Module) -> dict[str, str]:
