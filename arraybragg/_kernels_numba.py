@@ -20,10 +20,10 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from array_api_compat import array_namespace, is_numpy_array
+from array_api_compat import is_numpy_array
 from numba import njit, prange
 
-from .engine import _plan, _region
+from .engine import _region, serial_plan
 from .lattice_factor import (_CHEBYSHEV_LIMIT, _SERIES_LIMIT, _SINC3_SERIES_LIMIT, GAUSS_WIDTH, ROUND_NORM,
                              TOPHAT_RADIUS_SQR)
 from .vectors import cross, unit
@@ -695,7 +695,7 @@ def render(inp, progress=None):
     image = np.zeros((inp.spixels, inp.fpixels), dtype=inp.pix0.dtype)
     if region.size == 0:
         return image
-    args = _kernel_arguments(inp, region, _plan(array_namespace(inp.pix0), inp, region))
+    args = _kernel_arguments(inp, region, serial_plan(inp))
     values = np.empty(region.size, dtype=np.float64)
     for start, stop in _batches(region.size, progress):
         _render_kernel(*args, start, stop, min(PARTS, stop - start), values)
@@ -724,7 +724,7 @@ def render_vjp(inp, cotangent):
     lattice_bar, first_bar = np.zeros((parts, nl, 3, 3)), np.zeros((nl, 3, 3))
     metric_bar = np.zeros((parts, 3, 3))
     if region.size > 0:
-        args = _kernel_arguments(inp, region, _plan(array_namespace(inp.pix0), inp, region))
+        args = _kernel_arguments(inp, region, serial_plan(inp))
         _vjp_kernel(*args, region.size, np.ascontiguousarray(cotangent.reshape(-1)), lattice_bar, first_bar,
                     metric_bar)
     return {"lattice": lattice_bar.sum(axis=0).astype(dtype),

@@ -29,7 +29,9 @@ class EngineInputs:
     1/0 mask or None.  Beam: ``incident`` (S, 3) unit vectors, ``wavelength_m`` (S,).
     Crystal: ``lattice_m`` (L, 3, 3) rows a, b, c per (phi step, domain), phi-major;
     ``lattice_first_m`` the same for nanoBragg's first evaluation (phi-zero quirk) or None;
-    ``recip_metric`` (3, 3) Å^-2; ``table`` flat F table or None.
+    ``recip_metric`` (3, 3) Å^-2; ``table`` flat F table or None.  ``plan``: nanoBragg's
+    serial-order facts (:func:`serial_plan`) when already known, so a render and its adjoint
+    locate them once.
     """
 
     pix0: object
@@ -75,6 +77,7 @@ class EngineInputs:
     oversample_polar: bool
     oversample_thick: bool
     chunk_terms: int = DEFAULT_CHUNK_TERMS
+    plan: object = None
 
     @property
     def compounding(self):
@@ -427,6 +430,18 @@ def _plan(xp, inp, region):
     return plan
 
 
+def serial_plan(inp):
+    """nanoBragg's serial-order facts of this bundle (compat mode): ``inp.plan`` or computed now."""
+    if inp.plan is not None:
+        return inp.plan
+    return _plan(_namespace(inp), inp, _region(inp))
+
+
+def with_plan(inp):
+    """The bundle with its serial plan attached (for a render followed by its adjoint)."""
+    return replace(inp, plan=serial_plan(inp))
+
+
 def _embed(xp, block, region, inp):
     """Place the (height, width) region block into a zero (spixels, fpixels) image."""
     dtype = block.dtype
@@ -447,7 +462,7 @@ def render(inp, progress=None):
     region = _region(inp)
     if region.size == 0:
         return xp.zeros((inp.spixels, inp.fpixels), dtype=inp.pix0.dtype)
-    plan = _plan(xp, inp, region)
+    plan = serial_plan(inp)
     values = []
     for start, stop in _chunks(inp, region):
         values.append(_render_chunk(xp, inp, region, start, stop, plan))
@@ -529,7 +544,7 @@ def render_vjp(inp, cotangent):
                          f"({inp.spixels}, {inp.fpixels}) (slow, fast)")
     if region.size == 0:
         return grads
-    plan = _plan(xp, inp, region)
+    plan = serial_plan(inp)
     flat = xp.reshape(cotangent, (-1,))
     for start, stop in _chunks(inp, region):
         _vjp_chunk(xp, inp, region, start, stop, plan, flat, grads)

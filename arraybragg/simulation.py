@@ -287,7 +287,7 @@ class Simulation:
         if unknown:
             raise ValueError(f"wrt={sorted(unknown)} not supported; choose from {sorted(WRT_SIZES)}")
         geo = self.geometry()
-        inputs = self.engine_inputs(xp, geometry=geo)
+        inputs = engine_module.with_plan(self.engine_inputs(xp, geometry=geo))
         chosen = engines.select_engine(engine, np if xp is None else xp, inputs.pix0.dtype)
         image = chosen.render(inputs)
 
