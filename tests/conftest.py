@@ -1,5 +1,6 @@
 """Shared fixtures: array namespaces, the parity data folder, small simulations."""
 
+import math
 from pathlib import Path
 
 import array_api_strict
@@ -21,6 +22,24 @@ SMALL_ARGS = ("-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -lambda 1
 def xp(request):
     """The array namespace a test runs under (NumPy and the strict reference namespace)."""
     return {"numpy": np, "array_api_strict": array_api_strict}[request.param]
+
+
+def explicit_rx(t):
+    """Rotation about lab x by t rad, written out (independent of arraybragg.rotation)."""
+    c, s = math.cos(t), math.sin(t)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def explicit_ry(t):
+    """Rotation about lab y by t rad, written out."""
+    c, s = math.cos(t), math.sin(t)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def explicit_rz(t):
+    """Rotation about lab z by t rad, written out."""
+    c, s = math.cos(t), math.sin(t)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def arr(xp, values):

@@ -13,7 +13,7 @@ import pytest
 import arraybragg
 from arraybragg.detector import detector_frame
 from arraybragg.params import Detector
-from conftest import PARITY, to_numpy
+from conftest import PARITY, explicit_rx, explicit_ry, explicit_rz, to_numpy
 
 MM = 1e-3
 X, Y, Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
@@ -32,21 +32,6 @@ AXES = {
     "dials": (Z, X, Y, Z, Y, Y, Y),
     "custom": (X, Z, neg(Y), X, Z, Z, Y),
 }
-
-
-def rx(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def ry(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def rz(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def axis_angle(axis, a):
@@ -210,8 +195,8 @@ def test_sample_pivot_keeps_near_point_and_distances_under_rotations(convention,
     assert (f.fclose_m, f.sclose_m, f.close_distance_m) == pytest.approx((3.0e-3, 4.475e-3, 0.095), rel=1e-12)
     np.testing.assert_allclose(np.linalg.norm(grid_points(turned), axis=1), np.linalg.norm(grid_points(flat), axis=1),
                                rtol=1e-14)
-    rotation = axis_angle(turned["twotheta_axis"], math.radians(12.0)) @ rz(math.radians(5.0)) @ \
-        ry(math.radians(-4.0)) @ rx(math.radians(3.0))
+    rotation = axis_angle(turned["twotheta_axis"], math.radians(12.0)) @ explicit_rz(math.radians(5.0)) @ \
+        explicit_ry(math.radians(-4.0)) @ explicit_rx(math.radians(3.0))
     np.testing.assert_allclose(turned["pix0_m"], rotation @ flat["pix0_m"], atol=1e-15)
     np.testing.assert_allclose(turned["fdet"], rotation @ flat["fdet"], atol=1e-15)
 
@@ -220,7 +205,7 @@ def test_dials_twotheta_rotates_the_detector_about_the_sample(xp):
     _, flat = frame_of(xp, convention="dials", fpixels=80, spixels=80, pixel_mm=0.1, distance_mm=100.0)
     _, swung = frame_of(xp, convention="dials", fpixels=80, spixels=80, pixel_mm=0.1, distance_mm=100.0,
                         twotheta_deg=12.0)
-    rotation = ry(math.radians(12.0))
+    rotation = explicit_ry(math.radians(12.0))
     for name in ("pix0_m", "fdet", "sdet", "odet"):
         np.testing.assert_allclose(swung[name], rotation @ flat[name], atol=1e-15)
     np.testing.assert_array_equal(swung["beam"], flat["beam"])
@@ -238,16 +223,16 @@ def test_detector_rotations_apply_x_then_y_then_z(xp):
     angles = (4.0, -6.0, 12.0)
     _, v = frame_of(xp, detector_rot_deg=angles, **SIZE_96x80)
     ax, ay, az = (math.radians(a) for a in angles)
-    xyz = rz(az) @ ry(ay) @ rx(ax)
+    xyz = explicit_rz(az) @ explicit_ry(ay) @ explicit_rx(ax)
     for name, start in (("fdet", Z), ("sdet", neg(Y)), ("odet", X)):
         np.testing.assert_allclose(v[name], xyz @ np.array(start), atol=1e-15)
-    assert np.abs(v["fdet"] - rx(ax) @ ry(ay) @ rz(az) @ np.array(Z)).max() > 1e-3
+    assert np.abs(v["fdet"] - explicit_rx(ax) @ explicit_ry(ay) @ explicit_rz(az) @ np.array(Z)).max() > 1e-3
 
 
 def test_twotheta_follows_the_xyz_rotations(xp):
     _, v = frame_of(xp, convention="custom", twotheta_axis=(0.0, 0.6, -0.8), twotheta_deg=10.0,
                     detector_rot_deg=(5.0, 0.0, 0.0), **SIZE_96x80)
-    rotation = axis_angle((0.0, 0.6, -0.8), math.radians(10.0)) @ rx(math.radians(5.0))
+    rotation = axis_angle((0.0, 0.6, -0.8), math.radians(10.0)) @ explicit_rx(math.radians(5.0))
     np.testing.assert_allclose(v["sdet"], rotation @ np.array(neg(Y)), atol=1e-15)
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import arr, to_numpy
+from conftest import arr, explicit_rx, explicit_ry, explicit_rz, to_numpy
 from arraybragg.gradcheck import central_difference
 from arraybragg.rotation import (
     rotation_axis_angle,
@@ -15,21 +15,6 @@ from arraybragg.rotation import (
 )
 
 FD_REL_TOL = 1e-8
-
-
-def explicit_rx(t):
-    c, s = math.cos(t), math.sin(t)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def explicit_ry(t):
-    c, s = math.cos(t), math.sin(t)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def explicit_rz(t):
-    c, s = math.cos(t), math.sin(t)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def rotate_axis_reference(v, axis, phi):
