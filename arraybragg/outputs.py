@@ -43,12 +43,6 @@ def _misset_seed_key(simulation):
     return {"MISSET_SEED": str(-crystal.misset_seed)} if crystal.misset_random else {}
 
 
-def rendered_roi(simulation):
-    """Inclusive (xmin, xmax, ymin, ymax) of the rendered region (nanoBragg's -roi)."""
-    d, roi = simulation.detector, simulation.sampling.roi
-    return roi if roi is not None else (0, d.fpixels, 0, d.spixels)
-
-
 def noise_seed(options, out):
     """The stored noise seed: -seed's, or one from the system entropy, printed."""
     if options.get("seed") is not None:
@@ -68,7 +62,7 @@ def write_outputs(simulation, geometry, image, options, out):
     if options.get("fdump_write") is not None:
         write_fdump(options["fdump_write"], simulation.crystal.hkl, simulation.crystal.default_F)
         print(f"writing dump file for next time: {options['fdump_write']}", file=out)
-    roi = rendered_roi(simulation)
+    roi = simulation.rendered_roi
     stats = image_statistics(image, roi=roi, mask=simulation.sampling.mask)
     for line in stats.summary_lines(pixel_size_m=simulation.detector.pixel_mm * 1e-3,
                                     oversample=geometry.oversample):

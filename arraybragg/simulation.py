@@ -173,6 +173,12 @@ class Simulation:
             raise ValueError(f"mask shape {mask.shape} does not match the detector "
                              f"({self.detector.spixels}, {self.detector.fpixels}) pixels (slow, fast)")
 
+    @property
+    def rendered_roi(self):
+        """Inclusive (xmin, xmax, ymin, ymax) of the rendered pixels (nanoBragg's -roi default)."""
+        d, roi = self.detector, self.sampling.roi
+        return roi if roi is not None else (0, d.fpixels, 0, d.spixels)
+
     def replace(self, **changes):
         """A new simulation with parameters changed by name (e.g. cell=..., distance_mm=...).
 
@@ -246,7 +252,7 @@ class Simulation:
         table = c.hkl.filled(c.default_F).reshape(-1) if c.hkl is not None else None
         thick = d.detector_thick_um * 1e-6
         attenuation = d.detector_attenuation_um if d.detector_attenuation_um is not None else d.detector_thick_um
-        roi = s.roi if s.roi is not None else (0, d.fpixels, 0, d.spixels)
+        roi = self.rendered_roi
         active = None if s.mask is None else arr(s.mask.reshape(-1).astype(np.float64))
         return engine_module.EngineInputs(
             pix0=arr(frame.pix0_m), fdet=arr(frame.fdet), sdet=arr(frame.sdet), odet=arr(frame.odet),
